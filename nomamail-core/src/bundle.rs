@@ -1,0 +1,52 @@
+//! What one sync message carries, as plain data: the wire type, kept apart from its codec.
+//!
+//! A bundle holds the *current state* of the items the sender changed in a range of its
+//! modification sequence, chunks of blobs the receiver may lack, and the sender's
+//! acknowledgement of what it has received. Every part is idempotent to apply.
+
+use crate::ids::{BlobHash, ReplicaId};
+use crate::item::ItemState;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub from: ReplicaId,
+    pub to: ReplicaId,
+    /// The sender's bundle counter towards this receiver: strictly increasing, never reused.
+    pub generation: u64,
+    /// The sender's modification-sequence range `(base, high]` whose item changes this bundle
+    /// carries in full (items the receiver is known to hold already are left out).
+    pub range: Option<SeqRange>,
+    pub items: Vec<ItemState>,
+    pub chunks: Vec<Chunk>,
+    pub ack: Ack,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange {
+    pub base: u64,
+    pub high: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    pub hash: BlobHash,
+    pub total: u64,
+    pub offset: u64,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Every change of the receiver's (this ack's addressee's) sequence up to here is applied.
+    pub through: u64,
+    /// Blobs the acknowledging side needs, with how many leading bytes it already holds.
+    pub wants: Vec<Want>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Want {
+    pub hash: BlobHash,
+    pub have: u64,
+}

@@ -1,0 +1,29 @@
+//! NomaMail's replica engine.
+//!
+//! The pure centre — identifiers, version vectors, registers, item states and their merge,
+//! the conflict policy, the bundle types and codec — does no IO and reads no clock. Around it,
+//! `replica` keeps one account's store in SQLite and speaks the sans-IO sync protocol:
+//! `outgoing(peer, now, max_bytes)` and `incoming(peer, bytes, now)`. Transports (SMTP, the
+//! laptop link, the test simulator) only move the bytes.
+
+pub mod bundle;
+pub mod codec;
+pub mod error;
+pub mod flags;
+pub mod ids;
+pub mod item;
+pub mod names;
+pub mod policy;
+pub mod reg;
+pub mod replica;
+pub mod schema;
+pub mod vv;
+
+pub use error::{Error, Result};
+pub use flags::FlagOp;
+pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
+pub use replica::{
+    Appended, Choice, Conflict, ConflictKind, EntryInfo, INBOX_ID, MailboxInfo, PeerStatus, Replica,
+    ReplicaOptions, Report, SyncSettings,
+};
+pub use schema::Durability;

@@ -1,0 +1,239 @@
+//! Keeps the derived tables (`entries`, `mailboxes`, `conflicts`, `missing_blobs`) in step with
+//! the item states, and makes the engine's own corrective writes: renumbering UID clashes and
+//! raising UIDNEXT past every UID a mailbox has seen.
+//!
+//! Renumbering is deterministic given the state: the clashing live entries, in id order, get
+//! UIDs from the mailbox's UIDNEXT up. Replicas that see the same clash in the same state write
+//! the same UIDs; where states differ, the placement register keeps the highest UID, and any
+//! clash that leaves is found and renumbered again, UIDs only ever rising.
+
+use super::Tx;
+use crate::error::Result;
+use crate::ids::{BlobHash, ItemId, MailboxId};
+use crate::item::{ItemState, Placement};
+use crate::policy::{clash_name, entry_view, mailbox_view};
+use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeMap;
+
+/// Write the derived row of an entry whose state was just saved.
+pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Result<()> {
+    let Some(e) = state.as_entry() else { return Ok(()) };
+    let view = entry_view(e);
+    let id = state.id.to_bytes();
+    let old_mailbox: Option<Vec<u8>> = tx
+        .sql
+        .query_row("SELECT mailbox FROM entries WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    if let Some(old) = old_mailbox.as_deref().and_then(ItemId::from_bytes) {
+        tx.touched_mailboxes.insert(old);
+    }
+    tx.touched_mailboxes.insert(view.mailbox);
+    let flags = view.flags.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+    tx.sql.execute(
+        "INSERT OR REPLACE INTO entries
+         (id, mailbox, uid, removed, flags, blob, size, internal_date, date_offset, modseq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            id,
+            view.mailbox.to_bytes(),
+            view.uid,
+            view.removed,
+            flags,
+            e.blob.0,
+            e.size as i64,
+            e.internal_date,
+            e.date_offset_minutes,
+            modseq as i64
+        ],
+    )?;
+    tx.sql.execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+    if view.expunge_contested {
+        add_conflict(tx, "expunge", state.id)?;
+    }
+    if !view.removed && !view.moved_apart.is_empty() {
+        add_conflict(tx, "move", state.id)?;
+    }
+    if !view.removed && !tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [e.blob.0], |r| r.get::<_, bool>(0))? {
+        tx.sql.execute("INSERT OR IGNORE INTO missing_blobs VALUES (?1)", [e.blob.0])?;
+    }
+    Ok(())
+}
+
+fn add_conflict(tx: &Tx<'_>, kind: &str, item: ItemId) -> Result<()> {
+    tx.sql.execute(
+        "INSERT OR REPLACE INTO conflicts (id, item) VALUES (?1, ?2)",
+        params![format!("{kind}:{item}"), item.to_bytes()],
+    )?;
+    Ok(())
+}
+
+/// Bring everything the transaction touched to a settled state.
+pub(super) fn settle(tx: &mut Tx<'_>) -> Result<()> {
+    loop {
+        let entries = std::mem::take(&mut tx.touched_entries);
+        for id in &entries {
+            check_placement(tx, *id)?;
+        }
+        let mailboxes = std::mem::take(&mut tx.touched_mailboxes);
+        for id in &mailboxes {
+            refresh_mailbox(tx, *id)?;
+        }
+        if entries.is_empty() && mailboxes.is_empty() {
+            break;
+        }
+    }
+    if std::mem::take(&mut tx.names_dirty) {
+        settle_names(tx)?;
+    }
+    Ok(())
+}
+
+/// A live entry must hold a UID no other entry (live or expunged) holds in its mailbox.
+fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
+    let row: Option<(Vec<u8>, Option<u32>, bool)> = tx
+        .sql
+        .query_row("SELECT mailbox, uid, removed FROM entries WHERE id = ?1", [id.to_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((mailbox, uid, removed)) = row else { return Ok(()) };
+    if removed {
+        return Ok(());
+    }
+    let Some(mailbox_id) = ItemId::from_bytes(&mailbox) else { return Ok(()) };
+    let clashing: Vec<ItemId> = match uid {
+        None => vec![id],
+        Some(uid) => {
+            let mut stmt = tx
+                .sql
+                .prepare_cached("SELECT id, removed FROM entries WHERE mailbox = ?1 AND uid = ?2")?;
+            let rows: Vec<(Vec<u8>, bool)> = stmt
+                .query_map(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            if rows.len() < 2 {
+                return Ok(());
+            }
+            rows.iter()
+                .filter(|(_, removed)| !removed)
+                .filter_map(|(b, _)| ItemId::from_bytes(b))
+                .collect()
+        }
+    };
+    renumber(tx, mailbox_id, clashing)
+}
+
+fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result<()> {
+    ids.sort();
+    let mut next = next_free_uid(tx, mailbox)?;
+    for id in ids {
+        let mut st = tx.load_entry(id)?;
+        let dot = tx.dot();
+        st.witness(dot);
+        if let crate::item::Body::Entry(e) = &mut st.body {
+            e.placement.set(dot, Placement { mailbox, uid: next });
+        }
+        next += 1;
+        tx.save(&st, None)?;
+    }
+    Ok(())
+}
+
+/// One above every UID the mailbox has handed out or seen.
+pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
+    let seen: Option<u32> =
+        tx.sql.query_row("SELECT max(uid) FROM entries WHERE mailbox = ?1", [mailbox.to_bytes()], |r| r.get(0))?;
+    let state_next = match tx.load(mailbox)? {
+        Some(st) => st.as_mailbox().map_or(1, |m| m.uidnext),
+        None => 1,
+    };
+    Ok(state_next.max(seen.map_or(1, |u| u.saturating_add(1))))
+}
+
+fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
+    let Some(mut st) = tx.load(id)? else { return Ok(()) };
+    let next = next_free_uid(tx, id)?;
+    let Some(m) = st.as_mailbox() else { return Ok(()) };
+    if next > m.uidnext {
+        if let crate::item::Body::Mailbox(m) = &mut st.body {
+            m.uidnext = next;
+        }
+        tx.save(&st, None)?;
+        // `save` queued this mailbox again; the next round writes its row.
+        return Ok(());
+    }
+    let holds_live_mail: bool = tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM entries WHERE mailbox = ?1 AND removed = 0)",
+        [id.to_bytes()],
+        |r| r.get(0),
+    )?;
+    let view = mailbox_view(m, holds_live_mail);
+    let modseq: i64 = tx.sql.query_row("SELECT modseq FROM items WHERE id = ?1", [id.to_bytes()], |r| r.get(0))?;
+    let old: Option<(String, bool)> = tx
+        .sql
+        .query_row("SELECT name, removed FROM mailboxes WHERE id = ?1", [id.to_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if old.as_ref() != Some(&(view.name.clone(), view.removed)) {
+        tx.names_dirty = true;
+    }
+    tx.sql.execute(
+        "INSERT INTO mailboxes (id, name, shown_name, removed, uidvalidity, uidnext, subscribed, special_use, modseq)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET name = ?2, removed = ?3, uidvalidity = ?4, uidnext = ?5,
+            subscribed = ?6, special_use = ?7, modseq = ?8",
+        params![
+            id.to_bytes(),
+            view.name,
+            view.removed,
+            m.uidvalidity,
+            m.uidnext,
+            view.subscribed,
+            view.special_use.map(|s| s.attribute()),
+            modseq
+        ],
+    )?;
+    tx.sql.execute("DELETE FROM conflicts WHERE item = ?1 AND id NOT LIKE 'clash:%'", [id.to_bytes()])?;
+    if !view.renamed_apart.is_empty() && !view.removed {
+        add_conflict(tx, "rename", id)?;
+    }
+    if view.delete_contested {
+        add_conflict(tx, "delete", id)?;
+    }
+    Ok(())
+}
+
+/// Live mailboxes with one name: the oldest id keeps it, the others are shown renamed.
+fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
+    let rows: Vec<(Vec<u8>, String, bool, String)> = {
+        let mut stmt = tx.sql.prepare("SELECT id, name, removed, shown_name FROM mailboxes ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    tx.sql.execute("DELETE FROM conflicts WHERE id LIKE 'clash:%'", [])?;
+    let mut claimed: BTreeMap<String, ()> = BTreeMap::new();
+    for (id_bytes, name, removed, shown) in rows {
+        let Some(id) = ItemId::from_bytes(&id_bytes) else { continue };
+        let want = if removed {
+            name.clone()
+        } else if claimed.insert(crate::names::normalize(&name), ()).is_none() {
+            name.clone()
+        } else {
+            add_conflict(tx, "clash", id)?;
+            clash_name(&name, id)
+        };
+        if want != shown {
+            tx.sql.execute("UPDATE mailboxes SET shown_name = ?1 WHERE id = ?2", params![want, id_bytes])?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether a live entry still needs this blob.
+pub(super) fn blob_needed(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
+    Ok(tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1 AND removed = 0)",
+        [hash.0],
+        |r| r.get(0),
+    )?)
+}

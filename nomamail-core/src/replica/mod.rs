@@ -1,0 +1,274 @@
+//! A replica: one account's store on one host, and the only writer of its SQLite database.
+//!
+//! Every public operation runs in one SQLite transaction (`Replica::write`), which also keeps
+//! the derived tables in step, renumbers UID clashes and purges acknowledged tombstones; a
+//! call returns only after its commit, which is durable per `Durability`. The sync protocol
+//! lives in `sync`, local IMAP-shaped operations in `ops`, reads in `read`, conflicts in
+//! `resolve`; this module owns the connection, the clock and item persistence.
+
+mod blobs;
+mod derive;
+mod ops;
+mod peers;
+mod read;
+mod resolve;
+mod sync;
+
+use crate::error::{Error, Result};
+use crate::ids::{Dot, ItemId, MailboxId, ReplicaId};
+use crate::item::{Body, ItemState, MailboxState, Removal, SpecialUse};
+use crate::reg::Reg;
+use crate::schema::{self, Durability};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub use ops::Appended;
+pub use peers::PeerStatus;
+pub use read::{EntryInfo, MailboxInfo};
+pub use resolve::{Choice, Conflict, ConflictKind};
+pub use sync::{Report, SyncSettings};
+
+/// How to open a replica's store.
+#[derive(Clone, Debug)]
+pub struct ReplicaOptions {
+    /// The identity given to a *new* store (pick it at random); an existing store keeps its own.
+    pub id_if_new: ReplicaId,
+    /// Shared by every replica of one account, so that the mailboxes each creates at genesis
+    /// (INBOX, Sent, …) are the same items with the same UIDVALIDITY everywhere.
+    pub account_seed: u64,
+    pub durability: Durability,
+    pub sync: SyncSettings,
+}
+
+impl ReplicaOptions {
+    pub fn new(id_if_new: ReplicaId, account_seed: u64) -> Self {
+        ReplicaOptions {
+            id_if_new,
+            account_seed,
+            durability: Durability::Full,
+            sync: SyncSettings::default(),
+        }
+    }
+}
+
+pub struct Replica {
+    conn: Connection,
+    me: ReplicaId,
+    account_seed: u64,
+    /// Highest modification sequence / dot counter used; persisted with every commit.
+    clock: u64,
+    settings: SyncSettings,
+}
+
+/// The well-known mailboxes every replica of an account creates alike at genesis.
+pub const INBOX_ID: MailboxId = ItemId(Dot { counter: 1, replica: ReplicaId::GENESIS });
+fn genesis_mailboxes() -> impl Iterator<Item = (u64, &'static str, Option<SpecialUse>)> {
+    std::iter::once((1, "INBOX", None))
+        .chain(SpecialUse::ALL.into_iter().zip(2..).map(|(s, n)| (n, s.default_name(), Some(s))))
+}
+
+impl Replica {
+    pub fn open(path: &Path, options: ReplicaOptions) -> Result<Replica> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, options)
+    }
+
+    pub fn open_in_memory(options: ReplicaOptions) -> Result<Replica> {
+        Self::init(Connection::open_in_memory()?, options)
+    }
+
+    fn init(mut conn: Connection, options: ReplicaOptions) -> Result<Replica> {
+        schema::configure(&conn, options.durability)?;
+        schema::migrate(&mut conn)?;
+        let stored_id = meta_get(&conn, "replica_id")?;
+        let mut replica = Replica {
+            me: stored_id.map_or(options.id_if_new, |v| ReplicaId(v as u64)),
+            account_seed: meta_get(&conn, "account_seed")?.map_or(options.account_seed, |v| v as u64),
+            clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
+            settings: options.sync,
+            conn,
+        };
+        if replica.me == ReplicaId::GENESIS {
+            return Err(Error::Corrupt("replica id 0 is reserved".into()));
+        }
+        if stored_id.is_none() {
+            replica.genesis()?;
+        }
+        Ok(replica)
+    }
+
+    fn genesis(&mut self) -> Result<()> {
+        let seed = self.account_seed;
+        let me = self.me;
+        self.write(|tx| {
+            tx.sql.execute("INSERT INTO meta VALUES ('replica_id', ?1)", [me.0 as i64])?;
+            tx.sql.execute("INSERT INTO meta VALUES ('account_seed', ?1)", [seed as i64])?;
+            for (counter, name, special) in genesis_mailboxes() {
+                let dot = Dot::new(ReplicaId::GENESIS, counter);
+                let state = new_mailbox_state(dot, seed, name, special);
+                tx.save(&state, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn id(&self) -> ReplicaId {
+        self.me
+    }
+
+    /// Highest modification sequence of this replica (CONDSTORE's HIGHESTMODSEQ).
+    pub fn highest_modseq(&self) -> u64 {
+        self.clock
+    }
+
+    /// Run `f` in one transaction, settle derived state, and commit durably.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
+        let sql = self.conn.transaction()?;
+        let mut tx = Tx {
+            sql,
+            me: self.me,
+            clock: self.clock,
+            touched_entries: BTreeSet::new(),
+            touched_mailboxes: BTreeSet::new(),
+            names_dirty: false,
+        };
+        let out = f(&mut tx)?;
+        derive::settle(&mut tx)?;
+        peers::purge_acknowledged_tombstones(&mut tx)?;
+        let clock = tx.clock;
+        if clock != self.clock {
+            tx.sql.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?1)", [clock as i64])?;
+        }
+        tx.sql.commit()?;
+        self.clock = clock;
+        Ok(out)
+    }
+
+    /// A transaction for reading consistently across several queries; dropped, not committed.
+    pub(crate) fn read_tx(&mut self) -> Result<Tx<'_>> {
+        Ok(Tx {
+            sql: self.conn.transaction()?,
+            me: self.me,
+            clock: self.clock,
+            touched_entries: BTreeSet::new(),
+            touched_mailboxes: BTreeSet::new(),
+            names_dirty: false,
+        })
+    }
+
+    /// SQLite's own check of the database file.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+}
+
+fn meta_get(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+/// UIDVALIDITY for a mailbox: fixed by its creating dot and the account, so every replica
+/// computes the same one and a re-created name gets a different one.
+fn uidvalidity_for(dot: Dot, account_seed: u64) -> u32 {
+    let mut h = blake3::Hasher::new();
+    h.update(&account_seed.to_be_bytes());
+    h.update(&dot.replica.0.to_be_bytes());
+    h.update(&dot.counter.to_be_bytes());
+    let b = h.finalize();
+    let v = u32::from_be_bytes([b.as_bytes()[0], b.as_bytes()[1], b.as_bytes()[2], b.as_bytes()[3]]);
+    (v >> 1).max(1)
+}
+
+fn new_mailbox_state(dot: Dot, account_seed: u64, name: &str, special: Option<SpecialUse>) -> ItemState {
+    ItemState {
+        id: ItemId(dot),
+        ctx: [dot].into_iter().collect(),
+        body: Body::Mailbox(MailboxState {
+            uidvalidity: uidvalidity_for(dot, account_seed),
+            uidnext: 1,
+            name: Reg::new(dot, name.to_string()),
+            subscribed: Reg::new(dot, true),
+            special_use: Reg::new(dot, special),
+            removal: Reg::new(dot, Removal::Kept),
+        }),
+    }
+}
+
+/// One write transaction and what it has touched, so derived state is settled once at the end.
+pub(crate) struct Tx<'c> {
+    pub(crate) sql: rusqlite::Transaction<'c>,
+    pub(crate) me: ReplicaId,
+    pub(crate) clock: u64,
+    touched_entries: BTreeSet<ItemId>,
+    touched_mailboxes: BTreeSet<ItemId>,
+    names_dirty: bool,
+}
+
+impl Tx<'_> {
+    pub(crate) fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    /// A fresh dot for a local write.
+    pub(crate) fn dot(&mut self) -> Dot {
+        Dot::new(self.me, self.tick())
+    }
+
+    pub(crate) fn load(&self, id: ItemId) -> Result<Option<ItemState>> {
+        let bytes: Option<Vec<u8>> = self
+            .sql
+            .query_row("SELECT state FROM items WHERE id = ?1", [id.to_bytes()], |r| r.get(0))
+            .optional()?;
+        bytes.map(|b| decode_state(&b, id)).transpose()
+    }
+
+    pub(crate) fn load_mailbox(&self, id: MailboxId) -> Result<ItemState> {
+        match self.load(id)? {
+            Some(st) if st.as_mailbox().is_some() => Ok(st),
+            Some(_) => Err(Error::WrongKind(id)),
+            None => Err(Error::NoSuchMailboxId(id)),
+        }
+    }
+
+    pub(crate) fn load_entry(&self, id: ItemId) -> Result<ItemState> {
+        match self.load(id)? {
+            Some(st) if st.as_entry().is_some() => Ok(st),
+            Some(_) => Err(Error::WrongKind(id)),
+            None => Err(Error::NoSuchEntry(id)),
+        }
+    }
+
+    /// Store a new state of an item under a fresh modseq. `origin`: the peer this exact state
+    /// came from, which therefore need not be sent it back.
+    pub(crate) fn save(&mut self, state: &ItemState, origin: Option<ReplicaId>) -> Result<u64> {
+        let modseq = self.tick();
+        let mut bytes = Vec::new();
+        ciborium::into_writer(state, &mut bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.sql.execute(
+            "INSERT INTO items (id, modseq, origin, state) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET modseq = ?2, origin = ?3, state = ?4",
+            params![state.id.to_bytes(), modseq as i64, origin.map(|o| o.0 as i64), bytes],
+        )?;
+        match &state.body {
+            Body::Entry(_) => {
+                derive::entry_row(self, state, modseq)?;
+                self.touched_entries.insert(state.id);
+            }
+            Body::Mailbox(_) => {
+                self.touched_mailboxes.insert(state.id);
+            }
+        }
+        Ok(modseq)
+    }
+}
+
+pub(crate) fn decode_state(bytes: &[u8], id: ItemId) -> Result<ItemState> {
+    let st: ItemState = ciborium::from_reader(bytes).map_err(|e| Error::Corrupt(format!("item {id}: {e}")))?;
+    if st.id != id {
+        return Err(Error::Corrupt(format!("item {id} holds the state of {}", st.id)));
+    }
+    Ok(st)
+}

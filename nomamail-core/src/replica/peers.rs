@@ -1,0 +1,161 @@
+//! What a replica remembers about each peer, across restarts: how far each side has
+//! acknowledged the other, which bundle generations it has seen, and when it last sent.
+//! Also the tombstone purge, which waits for every known peer.
+
+use super::Tx;
+use super::blobs;
+use crate::error::{Error, Result};
+use crate::ids::{BlobHash, ItemId, ReplicaId};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct PeerState {
+    /// Our modseq through which the peer has applied every change.
+    pub acked: u64,
+    /// Our modseq through which we have sent (maybe not yet acknowledged).
+    pub sent: u64,
+    pub last_send_at: Option<u64>,
+    /// Our bundle counter towards the peer.
+    pub generation: u64,
+    /// The peer's modseq through which we have applied every change it sent.
+    pub received: u64,
+    /// Ranges of the peer's modseq applied above `received`, sorted, disjoint.
+    pub received_above: Vec<(u64, u64)>,
+    /// The peer sent data since our last bundle to it: it is owed an acknowledgement.
+    pub ack_due: bool,
+    pub last_wants_at: Option<u64>,
+    pub highest_generation_seen: u64,
+    /// Bundles from the peer with a lower generation were made before it had seen tombstones
+    /// we have since purged: items in them that we do not know are purged, not new.
+    pub stale_below: u64,
+    pub last_contact: Option<u64>,
+    pub bundles_in: u64,
+    pub bundles_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub rejected: u64,
+}
+
+impl PeerState {
+    /// Record that every change of the peer in `(base, high]` is applied here.
+    pub fn record_received(&mut self, base: u64, high: u64) {
+        if high <= self.received {
+            return;
+        }
+        self.received_above.push((base, high));
+        self.received_above.sort_unstable();
+        let mut rest = Vec::new();
+        for (b, h) in std::mem::take(&mut self.received_above) {
+            if b <= self.received {
+                self.received = self.received.max(h);
+            } else {
+                rest.push((b, h));
+            }
+        }
+        // A range that joined may let later ones join too.
+        rest.retain(|&(b, h)| {
+            if b <= self.received {
+                self.received = self.received.max(h);
+                false
+            } else {
+                true
+            }
+        });
+        self.received_above = rest;
+    }
+}
+
+/// A peer as status screens show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub peer: ReplicaId,
+    /// Changes of ours the peer has not acknowledged yet.
+    pub unacknowledged: u64,
+    pub last_contact: Option<u64>,
+    pub bundles_in: u64,
+    pub bundles_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub rejected: u64,
+}
+
+pub(super) fn load(tx: &Tx<'_>, peer: ReplicaId) -> Result<PeerState> {
+    let bytes: Option<Vec<u8>> = tx
+        .sql
+        .query_row("SELECT state FROM peers WHERE id = ?1", [peer.0 as i64], |r| r.get(0))
+        .optional()?;
+    let bytes = bytes.ok_or(Error::UnknownPeer(peer))?;
+    ciborium::from_reader(bytes.as_slice()).map_err(|e| Error::Corrupt(format!("peer {peer:?}: {e}")))
+}
+
+pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(state, &mut bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
+    tx.sql.execute(
+        "INSERT OR REPLACE INTO peers (id, state) VALUES (?1, ?2)",
+        params![peer.0 as i64, bytes],
+    )?;
+    Ok(())
+}
+
+pub(super) fn all(tx: &Tx<'_>) -> Result<Vec<(ReplicaId, PeerState)>> {
+    let rows: Vec<i64> = {
+        let mut stmt = tx.sql.prepare_cached("SELECT id FROM peers ORDER BY id")?;
+        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    rows.into_iter()
+        .map(|id| {
+            let peer = ReplicaId(id as u64);
+            Ok((peer, load(tx, peer)?))
+        })
+        .collect()
+}
+
+pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
+    Ok(all(tx)?
+        .into_iter()
+        .map(|(peer, s)| PeerStatus {
+            peer,
+            unacknowledged: tx.clock.saturating_sub(s.acked),
+            last_contact: s.last_contact,
+            bundles_in: s.bundles_in,
+            bundles_out: s.bundles_out,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            rejected: s.rejected,
+        })
+        .collect())
+}
+
+/// Expunged entries every known peer has acknowledged are forgotten, with their blobs when
+/// nothing else uses them. Mailbox tombstones are kept: they are few and small, and mail a
+/// peer added concurrently to a deleted mailbox must find the mailbox to bring it back.
+pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>) -> Result<()> {
+    let peers = all(tx)?;
+    let horizon = peers.iter().map(|(_, s)| s.acked).min().unwrap_or(tx.clock);
+    let doomed: Vec<(Vec<u8>, Vec<u8>)> = {
+        let mut stmt = tx
+            .sql
+            .prepare_cached("SELECT id, blob FROM entries WHERE removed = 1 AND modseq <= ?1")?;
+        stmt.query_map([horizon as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    if doomed.is_empty() {
+        return Ok(());
+    }
+    for (id, blob) in &doomed {
+        tx.sql.execute("DELETE FROM items WHERE id = ?1", [id])?;
+        tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
+        tx.sql.execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+        if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
+            blobs::drop_if_unreferenced(tx, BlobHash(hash))?;
+        }
+        debug_assert!(ItemId::from_bytes(id).is_some());
+    }
+    for (peer, mut s) in peers {
+        s.stale_below = s.stale_below.max(s.highest_generation_seen);
+        save(tx, peer, &s)?;
+    }
+    Ok(())
+}

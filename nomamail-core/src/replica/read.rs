@@ -1,0 +1,144 @@
+//! Reads: what an IMAP front-end lists and fetches. Reads see only committed state and the
+//! derived tables, never undecided internals.
+
+use super::Replica;
+use crate::error::{Error, Result};
+use crate::ids::{BlobHash, EntryId, ItemId, MailboxId};
+use rusqlite::{OptionalExtension, Row, params};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: MailboxId,
+    /// The name users see (a clashing name is shown with the mailbox id appended).
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub subscribed: bool,
+    /// The RFC 6154 attribute, e.g. `\Sent`.
+    pub special_use: Option<String>,
+    pub modseq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryInfo {
+    pub id: EntryId,
+    pub mailbox: MailboxId,
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub size: u64,
+    pub internal_date: i64,
+    pub date_offset_minutes: i16,
+    pub blob: BlobHash,
+    pub modseq: u64,
+}
+
+const MAILBOX_COLUMNS: &str = "id, shown_name, uidvalidity, uidnext, subscribed, special_use, modseq";
+const ENTRY_COLUMNS: &str = "id, mailbox, uid, flags, size, internal_date, date_offset, blob, modseq";
+
+fn mailbox_row(r: &Row<'_>) -> rusqlite::Result<(Vec<u8>, MailboxInfo)> {
+    let id: Vec<u8> = r.get(0)?;
+    Ok((
+        id.clone(),
+        MailboxInfo {
+            id: ItemId::from_bytes(&id).unwrap_or(super::INBOX_ID),
+            name: r.get(1)?,
+            uidvalidity: r.get(2)?,
+            uidnext: r.get(3)?,
+            subscribed: r.get(4)?,
+            special_use: r.get(5)?,
+            modseq: r.get::<_, i64>(6)? as u64,
+        },
+    ))
+}
+
+fn entry_row(r: &Row<'_>) -> rusqlite::Result<Option<EntryInfo>> {
+    let id: Vec<u8> = r.get(0)?;
+    let mailbox: Vec<u8> = r.get(1)?;
+    let flags: String = r.get(3)?;
+    let blob: Vec<u8> = r.get(7)?;
+    let (Some(id), Some(mailbox), Ok(blob)) =
+        (ItemId::from_bytes(&id), ItemId::from_bytes(&mailbox), <[u8; 32]>::try_from(blob.as_slice()))
+    else {
+        return Ok(None);
+    };
+    Ok(Some(EntryInfo {
+        id,
+        mailbox,
+        uid: r.get(2)?,
+        flags: flags.split_whitespace().map(str::to_string).collect(),
+        size: r.get::<_, i64>(4)? as u64,
+        internal_date: r.get(5)?,
+        date_offset_minutes: r.get(6)?,
+        blob: BlobHash(blob),
+        modseq: r.get::<_, i64>(8)? as u64,
+    }))
+}
+
+impl Replica {
+    /// Live mailboxes, by name.
+    pub fn mailboxes(&self) -> Result<Vec<MailboxInfo>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE removed = 0 ORDER BY shown_name"
+        ))?;
+        let rows = stmt.query_map([], mailbox_row)?;
+        Ok(rows.map(|r| r.map(|(_, m)| m)).collect::<Result<_, _>>()?)
+    }
+
+    pub fn mailbox(&self, name: &str) -> Result<Option<MailboxInfo>> {
+        let name = crate::names::normalize(name);
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE removed = 0 AND shown_name = ?1"
+        ))?;
+        Ok(stmt.query_row([name], mailbox_row).optional()?.map(|(_, m)| m))
+    }
+
+    pub fn mailbox_named(&self, name: &str) -> Result<MailboxInfo> {
+        self.mailbox(name)?.ok_or_else(|| Error::NoSuchMailbox(name.to_string()))
+    }
+
+    /// The messages of a mailbox, in UID order.
+    pub fn entries(&self, mailbox: MailboxId) -> Result<Vec<EntryInfo>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries
+             WHERE mailbox = ?1 AND removed = 0 AND uid IS NOT NULL ORDER BY uid"
+        ))?;
+        let rows = stmt.query_map([mailbox.to_bytes()], entry_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row?);
+        }
+        Ok(out)
+    }
+
+    pub fn entry(&self, id: EntryId) -> Result<Option<EntryInfo>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1 AND removed = 0 AND uid IS NOT NULL"
+        ))?;
+        Ok(stmt.query_row([id.to_bytes()], entry_row).optional()?.flatten())
+    }
+
+    /// The whole message.
+    pub fn message(&self, id: EntryId) -> Result<Vec<u8>> {
+        self.message_range(id, 0, u64::MAX >> 2)
+    }
+
+    /// `len` bytes of the message from `offset` (fewer at the end).
+    pub fn message_range(&self, id: EntryId, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let entry = self.entry(id)?.ok_or(Error::NoSuchEntry(id))?;
+        let len = len.min(i64::MAX as u64 - offset);
+        self.conn
+            .query_row(
+                "SELECT substr(data, ?2, ?3) FROM blobs WHERE hash = ?1",
+                params![entry.blob.0, offset as i64 + 1, len as i64],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::BlobMissing(format!("{:?}", entry.blob)))
+    }
+
+    pub fn has_blob(&self, hash: BlobHash) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [hash.0], |r| r.get(0))?)
+    }
+}

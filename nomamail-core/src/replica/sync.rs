@@ -1,0 +1,408 @@
+//! The sync protocol's two calls, sans-IO: `outgoing` makes the next bundle for a peer (or
+//! nothing), `incoming` applies one. Time is a parameter; nothing here touches a socket.
+//!
+//! Sending: items are sent as their current state, in modseq order, as ranges `(base, high]`
+//! of our sequence; a peer acknowledges the highest point below which it has every range.
+//! What stays unacknowledged for `retransmit_after_ms` is sent again from the acknowledged
+//! point. Blobs follow as chunks: pushed once with their entries, and re-served from
+//! wherever the peer says it stopped (its wants), so a resend resumes, never restarts.
+//!
+//! Receiving: one transaction; a bundle that fails to decode or to merge changes nothing.
+
+use super::peers::{self, PeerState};
+use super::{Replica, Tx, blobs, decode_state};
+use crate::bundle::{Ack, Bundle, Chunk, SeqRange};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::ids::{BlobHash, ItemId, ReplicaId};
+use crate::item::ItemState;
+use rusqlite::params;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncSettings {
+    /// Unacknowledged changes and unanswered wants are sent again after this long.
+    pub retransmit_after_ms: u64,
+    pub chunk_bytes: usize,
+    pub max_wants_per_bundle: usize,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            retransmit_after_ms: 10 * 60 * 1000,
+            chunk_bytes: 256 * 1024,
+            max_wants_per_bundle: 512,
+        }
+    }
+}
+
+/// What applying one bundle did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Item states that changed ours.
+    pub applied: usize,
+    /// Item states we already had, or older ones.
+    pub unchanged: usize,
+    /// Items we no longer know because we purged them: a stale copy, not applied.
+    pub stale: usize,
+    pub chunks_stored: usize,
+    pub blobs_completed: usize,
+    pub blobs_corrupt: usize,
+    /// Conflict ids open after the bundle that were not open before it.
+    pub new_conflicts: Vec<String>,
+}
+
+/// Bytes kept free in a bundle for its envelope, acknowledgement and CBOR framing.
+const ENVELOPE_RESERVE: usize = 2048;
+/// The smallest budget a transport may ask for: one item state must always fit.
+pub const MIN_BUNDLE_BYTES: usize = 8192;
+
+impl Replica {
+    /// Make `peer` known, so bundles to and from it are accepted and tombstones wait for it.
+    pub fn add_peer(&mut self, peer: ReplicaId) -> Result<()> {
+        if peer == self.me {
+            return Err(Error::SelfPeer);
+        }
+        self.write(|tx| {
+            if peers::load(tx, peer).is_err() {
+                peers::save(tx, peer, &PeerState::default())?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn peers(&mut self) -> Result<Vec<super::PeerStatus>> {
+        let tx = self.read_tx()?;
+        peers::status(&tx)
+    }
+
+    /// The next bundle for `peer`, at most `max_bytes` long, or `None` when it needs nothing.
+    pub fn outgoing(&mut self, peer: ReplicaId, now_ms: u64, max_bytes: usize) -> Result<Option<Vec<u8>>> {
+        let settings = self.settings.clone();
+        let me = self.me;
+        let max_bytes = max_bytes.max(MIN_BUNDLE_BYTES);
+        self.write(|tx| {
+            let mut ps = peers::load(tx, peer)?;
+            let retransmit_due = |at: Option<u64>| at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms);
+            if ps.sent > ps.acked && retransmit_due(ps.last_send_at) {
+                ps.sent = ps.acked;
+            }
+            let mut budget = max_bytes.saturating_sub(ENVELOPE_RESERVE);
+            loop {
+                let (bundle, plan) = build(tx, me, peer, &ps, &settings, budget)?;
+                let worth_sending = plan.range_advanced
+                    || !bundle.chunks.is_empty()
+                    || ps.ack_due
+                    || (!bundle.ack.wants.is_empty() && retransmit_due(ps.last_wants_at));
+                if !worth_sending {
+                    return Ok(None);
+                }
+                let wire = codec::encode(&bundle)?;
+                if wire.len() > max_bytes && budget > MIN_BUNDLE_BYTES / 2 {
+                    budget /= 2;
+                    continue;
+                }
+                commit_plan(tx, peer, &mut ps, &bundle, &plan, now_ms, wire.len())?;
+                return Ok(Some(wire));
+            }
+        })
+    }
+
+    /// Apply one bundle that arrived from `peer`.
+    pub fn incoming(&mut self, peer: ReplicaId, wire: &[u8], now_ms: u64) -> Result<Report> {
+        let bundle = match codec::decode(wire) {
+            Ok(b) => b,
+            Err(e) => {
+                self.count_rejection(peer)?;
+                return Err(e.into());
+            }
+        };
+        if bundle.to != self.me {
+            self.count_rejection(peer)?;
+            return Err(Error::WrongRecipient { to: bundle.to, me: self.me });
+        }
+        if bundle.from != peer {
+            self.count_rejection(peer)?;
+            return Err(Error::WrongSender { claimed: bundle.from, peer });
+        }
+        let retransmit = self.settings.retransmit_after_ms;
+        let result = self.write(|tx| apply(tx, peer, &bundle, wire.len(), now_ms, retransmit));
+        if matches!(result, Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_))) {
+            self.count_rejection(peer)?;
+        }
+        result
+    }
+
+    fn count_rejection(&mut self, peer: ReplicaId) -> Result<()> {
+        self.write(|tx| match peers::load(tx, peer) {
+            Ok(mut ps) => {
+                ps.rejected += 1;
+                peers::save(tx, peer, &ps)
+            }
+            Err(Error::UnknownPeer(_)) => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+}
+
+/// What building a bundle decided, applied to the peer state only if it is sent.
+struct Plan {
+    high: u64,
+    range_advanced: bool,
+    served: Vec<(BlobHash, u64, u64)>,
+}
+
+fn build(
+    tx: &Tx<'_>,
+    me: ReplicaId,
+    peer: ReplicaId,
+    ps: &PeerState,
+    settings: &SyncSettings,
+    budget: usize,
+) -> Result<(Bundle, Plan)> {
+    let mut used = 0usize;
+    let mut items = Vec::new();
+    let mut pushed = Vec::new();
+    let mut high = ps.sent;
+    {
+        let mut stmt = tx.sql.prepare_cached(
+            "SELECT id, modseq, origin, state FROM items WHERE modseq > ?1 ORDER BY modseq",
+        )?;
+        let mut rows = stmt.query([ps.sent as i64])?;
+        let mut exhausted = true;
+        while let Some(row) = rows.next()? {
+            let modseq = row.get::<_, i64>(1)? as u64;
+            let origin: Option<i64> = row.get(2)?;
+            if origin == Some(peer.0 as i64) {
+                high = modseq;
+                continue;
+            }
+            let state: Vec<u8> = row.get(3)?;
+            if used + state.len() > budget && !items.is_empty() {
+                exhausted = false;
+                break;
+            }
+            let id_bytes: Vec<u8> = row.get(0)?;
+            let id = ItemId::from_bytes(&id_bytes).ok_or_else(|| Error::Corrupt("item id".into()))?;
+            let st: ItemState = decode_state(&state, id)?;
+            if let Some(e) = st.as_entry().filter(|e| !crate::policy::entry_view(e).removed) {
+                pushed.push(e.blob);
+            }
+            used += state.len();
+            items.push(st);
+            high = modseq;
+        }
+        if exhausted {
+            high = high.max(tx.clock);
+        }
+    }
+    let range_advanced = high > ps.sent;
+    let range = range_advanced.then_some(SeqRange { base: ps.sent, high });
+
+    let wants = blobs::wants(tx, settings.max_wants_per_bundle)?;
+    used += wants.len() * 48;
+    let (chunks, served) = serve_chunks(tx, peer, &pushed, settings, budget.saturating_sub(used))?;
+    let bundle = Bundle {
+        from: me,
+        to: peer,
+        generation: ps.generation + 1,
+        range,
+        items,
+        chunks,
+        ack: Ack { through: ps.received, wants },
+    };
+    Ok((bundle, Plan { high, range_advanced, served }))
+}
+
+/// Chunks for the peer: blobs it asked for or that we push with new entries, resuming at the
+/// offset each one reached, within `budget` bytes.
+fn serve_chunks(
+    tx: &Tx<'_>,
+    peer: ReplicaId,
+    pushing: &[BlobHash],
+    settings: &SyncSettings,
+    mut budget: usize,
+) -> Result<(Vec<Chunk>, Vec<(BlobHash, u64, u64)>)> {
+    let mut queue: Vec<(BlobHash, u64)> = Vec::new();
+    {
+        let mut stmt = tx
+            .sql
+            .prepare_cached("SELECT hash, have FROM peer_blobs WHERE peer = ?1 AND have < total ORDER BY rowid")?;
+        let mut rows = stmt.query([peer.0 as i64])?;
+        while let Some(row) = rows.next()? {
+            let hash: Vec<u8> = row.get(0)?;
+            if let Ok(h) = <[u8; 32]>::try_from(hash.as_slice()) {
+                queue.push((BlobHash(h), row.get::<_, i64>(1)? as u64));
+            }
+        }
+    }
+    for hash in pushing {
+        if !queue.iter().any(|(h, _)| h == hash) && !known_to_peer(tx, peer, *hash)? {
+            queue.push((*hash, 0));
+        }
+    }
+    let mut chunks = Vec::new();
+    let mut served = Vec::new();
+    for (hash, mut have) in queue {
+        if budget == 0 {
+            break;
+        }
+        let Some(total) = blobs::len(tx, hash)? else { continue };
+        while have < total && budget > 0 {
+            let take = (total - have).min(settings.chunk_bytes as u64).min(budget as u64);
+            let Some(data) = blobs::read_range(tx, hash, have, take)? else { break };
+            if data.is_empty() {
+                break;
+            }
+            budget = budget.saturating_sub(data.len() + 64);
+            chunks.push(Chunk { hash, total, offset: have, data });
+            have += take;
+        }
+        served.push((hash, have, total));
+    }
+    Ok((chunks, served))
+}
+
+fn known_to_peer(tx: &Tx<'_>, peer: ReplicaId, hash: BlobHash) -> Result<bool> {
+    Ok(tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM peer_blobs WHERE peer = ?1 AND hash = ?2)",
+        params![peer.0 as i64, hash.0],
+        |r| r.get(0),
+    )?)
+}
+
+fn commit_plan(
+    tx: &Tx<'_>,
+    peer: ReplicaId,
+    ps: &mut PeerState,
+    bundle: &Bundle,
+    plan: &Plan,
+    now_ms: u64,
+    wire_len: usize,
+) -> Result<()> {
+    for (hash, have, total) in &plan.served {
+        tx.sql.execute(
+            "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(peer, hash) DO UPDATE SET have = ?3, served_at = ?5",
+            params![peer.0 as i64, hash.0, *have as i64, *total as i64, now_ms as i64],
+        )?;
+    }
+    if plan.range_advanced {
+        ps.sent = plan.high;
+        ps.last_send_at = Some(now_ms);
+    }
+    if !bundle.ack.wants.is_empty() {
+        ps.last_wants_at = Some(now_ms);
+    }
+    ps.ack_due = false;
+    ps.generation = bundle.generation;
+    ps.bundles_out += 1;
+    ps.bytes_out += wire_len as u64;
+    peers::save(tx, peer, ps)
+}
+
+fn apply(
+    tx: &mut Tx<'_>,
+    peer: ReplicaId,
+    bundle: &Bundle,
+    wire_len: usize,
+    now_ms: u64,
+    retransmit_after_ms: u64,
+) -> Result<Report> {
+    let mut ps = peers::load(tx, peer)?;
+    let conflicts_before = super::resolve::open_conflict_ids(tx)?;
+    let mut report = Report::default();
+
+    if bundle.ack.through > tx.clock {
+        return Err(Error::AckFromTheFuture(bundle.ack.through));
+    }
+    ps.acked = ps.acked.max(bundle.ack.through);
+    ps.sent = ps.sent.max(ps.acked);
+    take_wants(tx, peer, &bundle.ack, now_ms, retransmit_after_ms)?;
+
+    let stale_bundle = bundle.generation < ps.stale_below;
+    let mut skipped_unknown = false;
+    for incoming in &bundle.items {
+        match tx.load(incoming.id)? {
+            Some(mut local) => {
+                if local.merge(incoming)? {
+                    let origin = (local == *incoming).then_some(peer);
+                    tx.save(&local, origin)?;
+                    report.applied += 1;
+                } else {
+                    report.unchanged += 1;
+                }
+            }
+            None if stale_bundle => {
+                skipped_unknown = true;
+                report.stale += 1;
+            }
+            None => {
+                tx.save(incoming, Some(peer))?;
+                report.applied += 1;
+            }
+        }
+    }
+    if let (Some(range), false) = (bundle.range, skipped_unknown) {
+        ps.record_received(range.base, range.high);
+    }
+    for chunk in &bundle.chunks {
+        match blobs::accept_chunk(tx, chunk)? {
+            blobs::ChunkOutcome::Ignored => {}
+            blobs::ChunkOutcome::Stored => report.chunks_stored += 1,
+            blobs::ChunkOutcome::Completed => {
+                report.chunks_stored += 1;
+                report.blobs_completed += 1;
+                mark_known_to_peer(tx, peer, chunk.hash, chunk.total)?;
+            }
+            blobs::ChunkOutcome::Corrupt => report.blobs_corrupt += 1,
+        }
+    }
+    if bundle.range.is_some() || !bundle.chunks.is_empty() {
+        ps.ack_due = true;
+    }
+    ps.highest_generation_seen = ps.highest_generation_seen.max(bundle.generation);
+    ps.last_contact = Some(now_ms);
+    ps.bundles_in += 1;
+    ps.bytes_in += wire_len as u64;
+    peers::save(tx, peer, &ps)?;
+    super::derive::settle(tx)?;
+    let after = super::resolve::open_conflict_ids(tx)?;
+    report.new_conflicts = after.difference(&conflicts_before).cloned().collect();
+    Ok(report)
+}
+
+/// A peer's wants move our idea of how far it holds each blob back to what it says, unless
+/// we sent those bytes so recently that they may still be on their way.
+fn take_wants(tx: &Tx<'_>, peer: ReplicaId, ack: &Ack, now_ms: u64, retransmit_after_ms: u64) -> Result<()> {
+    for want in &ack.wants {
+        let Some(total) = blobs::len(tx, want.hash)? else { continue };
+        if want.have >= total {
+            continue;
+        }
+        tx.sql.execute(
+            "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, NULL)
+             ON CONFLICT(peer, hash) DO UPDATE SET have = ?3
+             WHERE have > ?3 AND (served_at IS NULL OR ?5 - served_at >= ?6)",
+            params![
+                peer.0 as i64,
+                want.hash.0,
+                want.have as i64,
+                total as i64,
+                now_ms as i64,
+                retransmit_after_ms as i64
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// A blob that arrived from a peer is one we never need to push back to it.
+fn mark_known_to_peer(tx: &Tx<'_>, peer: ReplicaId, hash: BlobHash, total: u64) -> Result<()> {
+    tx.sql.execute(
+        "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?3, NULL)
+         ON CONFLICT(peer, hash) DO UPDATE SET have = ?3",
+        params![peer.0 as i64, hash.0, total as i64],
+    )?;
+    Ok(())
+}
