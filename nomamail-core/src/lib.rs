@@ -24,6 +24,6 @@ pub use flags::FlagOp;
 pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
 pub use replica::{
     Appended, Choice, Conflict, ConflictKind, EntryInfo, INBOX_ID, MailboxInfo, PeerStatus, Replica,
-    ReplicaOptions, Report, SyncSettings,
+    ReplicaOptions, Report, StoreStats, SyncSettings,
 };
 pub use schema::Durability;

@@ -142,3 +142,31 @@ impl Replica {
             .query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [hash.0], |r| r.get(0))?)
     }
 }
+
+/// Sizes of a store, for status screens and benchmarks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    pub mailboxes: u64,
+    pub messages: u64,
+    /// Expunged messages not yet acknowledged by every peer.
+    pub tombstones: u64,
+    pub blobs: u64,
+    pub blob_bytes: u64,
+    pub missing_blobs: u64,
+    pub conflicts: u64,
+}
+
+impl Replica {
+    pub fn store_stats(&self) -> Result<StoreStats> {
+        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        Ok(StoreStats {
+            mailboxes: count("SELECT count(*) FROM mailboxes WHERE removed = 0")?,
+            messages: count("SELECT count(*) FROM entries WHERE removed = 0")?,
+            tombstones: count("SELECT count(*) FROM entries WHERE removed = 1")?,
+            blobs: count("SELECT count(*) FROM blobs")?,
+            blob_bytes: count("SELECT coalesce(sum(length(data)), 0) FROM blobs")?,
+            missing_blobs: count("SELECT count(*) FROM missing_blobs")?,
+            conflicts: count("SELECT count(*) FROM conflicts")?,
+        })
+    }
+}
