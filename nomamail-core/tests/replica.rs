@@ -337,7 +337,7 @@ fn tombstones_are_purged_once_acknowledged_and_stale_copies_do_not_resurrect() {
     assert!(b.store_stats().unwrap().tombstones == 0, "the tombstone is purged on b");
     // Days later the held copy of the live message arrives.
     let r = a.incoming(b.id(), &held, 11 * 24 * 3600 * 1000).unwrap();
-    assert_eq!((r.applied, r.stale), (0, 1), "{r:?}");
+    assert_eq!((r.applied, r.stale.len()), (0, 1), "{r:?}");
     assert!(listing(&a, "INBOX").is_empty());
     assert_eq!(a.integrity_check().unwrap(), "ok");
 }

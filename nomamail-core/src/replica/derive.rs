@@ -205,11 +205,13 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
 
 /// Live mailboxes with one name: the oldest id keeps it, the others are shown renamed.
 fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
-    let rows: Vec<(Vec<u8>, String, bool, String)> = {
-        let mut stmt = tx.sql.prepare("SELECT id, name, removed, shown_name FROM mailboxes ORDER BY id")?;
+    let mut rows: Vec<(Vec<u8>, String, bool, String)> = {
+        let mut stmt = tx.sql.prepare("SELECT id, name, removed, shown_name FROM mailboxes")?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?
     };
+    // Oldest first by the ids' own order (counter, then replica), not by their bytes.
+    rows.sort_by_key(|(id, ..)| ItemId::from_bytes(id));
     tx.sql.execute("DELETE FROM conflicts WHERE id LIKE 'clash:%'", [])?;
     let mut claimed: BTreeMap<String, ()> = BTreeMap::new();
     for (id_bytes, name, removed, shown) in rows {

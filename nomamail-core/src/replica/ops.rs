@@ -36,19 +36,20 @@ impl Replica {
         })
     }
 
-    /// Renames the mailbox and every mailbox below it, as IMAP RENAME does.
+    /// Renames the mailbox and every mailbox below it, as IMAP RENAME does. The hierarchy
+    /// is the one users see, so a mailbox shown under a clash name takes no one else's children.
     pub fn rename_mailbox(&mut self, id: MailboxId, new_name: &str) -> Result<()> {
         let new_name = checked_name(new_name)?;
         if id == INBOX_ID {
             return Err(Error::InboxIsPermanent);
         }
         self.write(|tx| {
-            let old_name = live_mailbox_name(tx, id)?;
+            let old_name = live_mailbox_shown_name(tx, id)?;
             if name_taken(tx, &new_name)? {
                 return Err(Error::MailboxExists(new_name.clone()));
             }
             let children: Vec<(Vec<u8>, String)> = {
-                let mut stmt = tx.sql.prepare("SELECT id, name FROM mailboxes WHERE removed = 0")?;
+                let mut stmt = tx.sql.prepare("SELECT id, shown_name FROM mailboxes WHERE removed = 0")?;
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
@@ -219,6 +220,16 @@ pub(super) fn name_taken(tx: &Tx<'_>, name: &str) -> Result<bool> {
         [name],
         |r| r.get(0),
     )?)
+}
+
+fn live_mailbox_shown_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
+    use rusqlite::OptionalExtension;
+    tx.sql
+        .query_row("SELECT shown_name FROM mailboxes WHERE id = ?1 AND removed = 0", [id.to_bytes()], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .ok_or(Error::NoSuchMailboxId(id))
 }
 
 pub(super) fn live_mailbox_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {

@@ -16,7 +16,7 @@ use crate::item::{Body, Placement, Removal};
 use crate::policy::{entry_view, mailbox_view};
 use std::collections::BTreeSet;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConflictKind {
     /// A message expunged on one replica and changed or moved on another: kept for now.
     Expunge,

@@ -43,13 +43,20 @@ pub struct Report {
     pub applied: usize,
     /// Item states we already had, or older ones.
     pub unchanged: usize,
-    /// Items we no longer know because we purged them: a stale copy, not applied.
-    pub stale: usize,
+    /// Items we no longer know because we purged them: stale copies, not applied.
+    pub stale: Vec<ItemId>,
     pub chunks_stored: usize,
     pub blobs_completed: usize,
     pub blobs_corrupt: usize,
     /// Conflict ids open after the bundle that were not open before it.
     pub new_conflicts: Vec<String>,
+}
+
+/// `items.origin` of a state kept for this replica only.
+const SEND_TO_NO_ONE: ReplicaId = ReplicaId::GENESIS;
+
+fn is_tombstone(item: &ItemState) -> bool {
+    item.as_entry().is_some_and(|e| crate::policy::entry_view(e).removed)
 }
 
 /// Bytes kept free in a bundle for its envelope, acknowledgement and CBOR framing.
@@ -173,7 +180,7 @@ fn build(
         while let Some(row) = rows.next()? {
             let modseq = row.get::<_, i64>(1)? as u64;
             let origin: Option<i64> = row.get(2)?;
-            if origin == Some(peer.0 as i64) {
+            if origin == Some(peer.0 as i64) || origin == Some(SEND_TO_NO_ONE.0 as i64) {
                 high = modseq;
                 continue;
             }
@@ -335,7 +342,15 @@ fn apply(
             }
             None if stale_bundle => {
                 skipped_unknown = true;
-                report.stale += 1;
+                report.stale.push(incoming.id);
+            }
+            None if is_tombstone(incoming) => {
+                // Kept only to shadow a live copy that may still be on its way; whoever needs
+                // this removal gets it along the path the message itself took, so it is not
+                // passed on. (Passing it on would let replicas that already purged it hand it
+                // round for ever.)
+                tx.save(incoming, Some(SEND_TO_NO_ONE))?;
+                report.unchanged += 1;
             }
             None => {
                 tx.save(incoming, Some(peer))?;
