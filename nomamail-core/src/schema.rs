@@ -52,6 +52,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE blobs (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
     CREATE TABLE partial_blobs (hash BLOB PRIMARY KEY, total INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE TABLE missing_blobs (hash BLOB PRIMARY KEY);
+    -- bodies of purged messages, kept a while for a concurrent change still on its way
+    CREATE TABLE retired_blobs (hash BLOB PRIMARY KEY, since INTEGER NOT NULL);
     CREATE TABLE conflicts (id TEXT PRIMARY KEY, item BLOB NOT NULL);
     CREATE INDEX conflicts_by_item ON conflicts(item);
     CREATE TABLE peers (id INTEGER PRIMARY KEY, state BLOB NOT NULL);

@@ -341,3 +341,17 @@ fn tombstones_are_purged_once_acknowledged_and_stale_copies_do_not_resurrect() {
     assert!(listing(&a, "INBOX").is_empty());
     assert_eq!(a.integrity_check().unwrap(), "ok");
 }
+
+#[test]
+fn bodies_of_purged_messages_are_kept_for_the_retention_time_then_dropped() {
+    let (mut a, mut b) = pair();
+    let m = a.append(INBOX_ID, &msg("bye"), &[], 0, 0).unwrap();
+    sync(&mut a, &mut b);
+    a.expunge(&[m.id]).unwrap();
+    sync(&mut a, &mut b);
+    assert_eq!(a.store_stats().unwrap().tombstones, 0);
+    assert_eq!(a.store_stats().unwrap().blobs, 1, "retired, not yet dropped");
+    let keep = nomamail_core::SyncSettings::default().keep_expunged_bodies_ms;
+    a.maintain(keep + 1_000).unwrap();
+    assert_eq!(a.store_stats().unwrap().blobs, 0, "dropped after the retention time");
+}

@@ -115,14 +115,39 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
     Ok(out)
 }
 
-/// Drop a blob once no entry at all refers to it.
-pub(super) fn drop_if_unreferenced(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
+/// Once no entry refers to a blob any more, it is retired rather than dropped: a change to
+/// the message made concurrently on a replica some hops away may still be on its way, and
+/// would bring the message back.
+pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -> Result<()> {
     let referenced: bool =
         tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1)", [hash.0], |r| r.get(0))?;
     if !referenced {
-        tx.sql.execute("DELETE FROM blobs WHERE hash = ?1", [hash.0])?;
+        tx.sql.execute(
+            "INSERT OR IGNORE INTO retired_blobs (hash, since) VALUES (?1, ?2)",
+            params![hash.0, now_ms as i64],
+        )?;
         forget_partial(tx, hash)?;
-        tx.sql.execute("DELETE FROM peer_blobs WHERE hash = ?1", [hash.0])?;
+    }
+    Ok(())
+}
+
+/// A message that needs a retired blob brings it back into service.
+pub(super) fn unretire(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
+    tx.sql.execute("DELETE FROM retired_blobs WHERE hash = ?1", [hash.0])?;
+    Ok(())
+}
+
+/// Drop blobs retired for longer than `keep_ms`.
+pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()> {
+    let cutoff = now_ms.saturating_sub(keep_ms) as i64;
+    let doomed: Vec<Vec<u8>> = {
+        let mut stmt = tx.sql.prepare_cached("SELECT hash FROM retired_blobs WHERE since <= ?1")?;
+        stmt.query_map([cutoff], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    for hash in doomed {
+        tx.sql.execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
+        tx.sql.execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
+        tx.sql.execute("DELETE FROM retired_blobs WHERE hash = ?1", [&hash])?;
     }
     Ok(())
 }

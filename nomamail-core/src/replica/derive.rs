@@ -53,6 +53,9 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
     if !view.removed && !view.moved_apart.is_empty() {
         add_conflict(tx, "move", state.id)?;
     }
+    if !view.removed {
+        super::blobs::unretire(tx, e.blob)?;
+    }
     if !view.removed && !tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [e.blob.0], |r| r.get::<_, bool>(0))? {
         tx.sql.execute("INSERT OR IGNORE INTO missing_blobs VALUES (?1)", [e.blob.0])?;
     }

@@ -135,7 +135,6 @@ impl Replica {
         };
         let out = f(&mut tx)?;
         derive::settle(&mut tx)?;
-        peers::purge_acknowledged_tombstones(&mut tx)?;
         let clock = tx.clock;
         if clock != self.clock {
             tx.sql.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?1)", [clock as i64])?;
@@ -143,6 +142,13 @@ impl Replica {
         tx.sql.commit()?;
         self.clock = clock;
         Ok(out)
+    }
+
+    /// Housekeeping a daemon runs now and then (sync calls it too): forget tombstones every
+    /// peer has acknowledged, and drop bodies retired longer than the configured time.
+    pub fn maintain(&mut self, now_ms: u64) -> Result<()> {
+        let keep = self.settings.keep_expunged_bodies_ms;
+        self.write(|tx| maintain(tx, now_ms, keep))
     }
 
     /// A transaction for reading consistently across several queries; dropped, not committed.
@@ -161,6 +167,11 @@ impl Replica {
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
+}
+
+pub(crate) fn maintain(tx: &mut Tx<'_>, now_ms: u64, keep_expunged_bodies_ms: u64) -> Result<()> {
+    peers::purge_acknowledged_tombstones(tx, now_ms)?;
+    blobs::drop_retired(tx, now_ms, keep_expunged_bodies_ms)
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<i64>> {

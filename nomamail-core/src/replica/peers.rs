@@ -128,10 +128,10 @@ pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
         .collect())
 }
 
-/// Expunged entries every known peer has acknowledged are forgotten, with their blobs when
-/// nothing else uses them. Mailbox tombstones are kept: they are few and small, and mail a
-/// peer added concurrently to a deleted mailbox must find the mailbox to bring it back.
-pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>) -> Result<()> {
+/// Expunged entries every known peer has acknowledged are forgotten, and their blobs retired
+/// when nothing else uses them. Mailbox tombstones are kept: they are few and small, and mail
+/// a peer added concurrently to a deleted mailbox must find the mailbox to bring it back.
+pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Result<()> {
     let peers = all(tx)?;
     let horizon = peers.iter().map(|(_, s)| s.acked).min().unwrap_or(tx.clock);
     let doomed: Vec<(Vec<u8>, Vec<u8>)> = {
@@ -149,7 +149,7 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>) -> Result<()> {
         tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
         tx.sql.execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
         if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
-            blobs::drop_if_unreferenced(tx, BlobHash(hash))?;
+            blobs::retire_if_unreferenced(tx, BlobHash(hash), now_ms)?;
         }
         debug_assert!(ItemId::from_bytes(id).is_some());
     }

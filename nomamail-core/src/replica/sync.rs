@@ -24,6 +24,9 @@ pub struct SyncSettings {
     pub retransmit_after_ms: u64,
     pub chunk_bytes: usize,
     pub max_wants_per_bundle: usize,
+    /// How long the body of a purged message is kept in case a concurrent change to it
+    /// arrives late from a replica several hops away.
+    pub keep_expunged_bodies_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -32,6 +35,7 @@ impl Default for SyncSettings {
             retransmit_after_ms: 10 * 60 * 1000,
             chunk_bytes: 256 * 1024,
             max_wants_per_bundle: 512,
+            keep_expunged_bodies_ms: 60 * 24 * 3600 * 1000,
         }
     }
 }
@@ -89,6 +93,7 @@ impl Replica {
         let me = self.me;
         let max_bytes = max_bytes.max(MIN_BUNDLE_BYTES);
         self.write(|tx| {
+            super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
             let mut ps = peers::load(tx, peer)?;
             let retransmit_due = |at: Option<u64>| at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms);
             if ps.sent > ps.acked && retransmit_due(ps.last_send_at) {
@@ -132,8 +137,12 @@ impl Replica {
             self.count_rejection(peer)?;
             return Err(Error::WrongSender { claimed: bundle.from, peer });
         }
-        let retransmit = self.settings.retransmit_after_ms;
-        let result = self.write(|tx| apply(tx, peer, &bundle, wire.len(), now_ms, retransmit));
+        let settings = self.settings.clone();
+        let result = self.write(|tx| {
+            let report = apply(tx, peer, &bundle, wire.len(), now_ms, settings.retransmit_after_ms)?;
+            super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
+            Ok(report)
+        });
         if matches!(result, Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_))) {
             self.count_rejection(peer)?;
         }
