@@ -139,7 +139,8 @@ pub(super) fn unretire(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
 
 /// Drop blobs retired for longer than `keep_ms`.
 pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()> {
-    let cutoff = now_ms.saturating_sub(keep_ms) as i64;
+    let Some(cutoff) = now_ms.checked_sub(keep_ms) else { return Ok(()) };
+    let cutoff = cutoff as i64;
     let doomed: Vec<Vec<u8>> = {
         let mut stmt = tx.sql.prepare_cached("SELECT hash FROM retired_blobs WHERE since <= ?1")?;
         stmt.query_map([cutoff], |r| r.get(0))?.collect::<Result<_, _>>()?
