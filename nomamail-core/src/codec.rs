@@ -56,7 +56,8 @@ pub fn encode(bundle: &Bundle) -> Result<Vec<u8>, EncodeError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(EncodeError::TooLarge(body.len()));
     }
-    let packed = zstd::bulk::compress(&body, ZSTD_LEVEL).map_err(|e| EncodeError::Compress(e.to_string()))?;
+    let packed = zstd::bulk::compress(&body, ZSTD_LEVEL)
+        .map_err(|e| EncodeError::Compress(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + packed.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
@@ -73,7 +74,9 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, DecodeError> {
     if bytes.len() > MAX_WIRE_BYTES {
         return Err(DecodeError::TooLarge(bytes.len()));
     }
-    let header = bytes.get(..HEADER_LEN).ok_or(DecodeError::Truncated(bytes.len()))?;
+    let header = bytes
+        .get(..HEADER_LEN)
+        .ok_or(DecodeError::Truncated(bytes.len()))?;
     if header[..4] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
@@ -88,10 +91,14 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, DecodeError> {
     let body = zstd::bulk::decompress(&bytes[HEADER_LEN..], declared)
         .map_err(|e| DecodeError::Decompress(e.to_string()))?;
     if body.len() != declared {
-        return Err(DecodeError::LengthMismatch { declared, actual: body.len() });
+        return Err(DecodeError::LengthMismatch {
+            declared,
+            actual: body.len(),
+        });
     }
-    let bundle: Bundle = ciborium::de::from_reader_with_recursion_limit(body.as_slice(), CBOR_RECURSION_LIMIT)
-        .map_err(|e| DecodeError::Cbor(e.to_string()))?;
+    let bundle: Bundle =
+        ciborium::de::from_reader_with_recursion_limit(body.as_slice(), CBOR_RECURSION_LIMIT)
+            .map_err(|e| DecodeError::Cbor(e.to_string()))?;
     validate(&bundle)?;
     Ok(bundle)
 }
@@ -100,12 +107,12 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, DecodeError> {
 /// state merge) belong to the replica, inside its transaction.
 fn validate(b: &Bundle) -> Result<(), DecodeError> {
     if b.from == b.to {
-        return Err(DecodeError::Malformed("sender and receiver are the same replica"));
+        return Err(DecodeError::Malformed(
+            "sender and receiver are the same replica",
+        ));
     }
-    if let Some(r) = b.range {
-        if r.base > r.high {
-            return Err(DecodeError::Malformed("sequence range runs backwards"));
-        }
+    if b.range.is_some_and(|r| r.base > r.high) {
+        return Err(DecodeError::Malformed("sequence range runs backwards"));
     }
     if b.range.is_none() && !b.items.is_empty() {
         return Err(DecodeError::Malformed("items without a sequence range"));
@@ -152,8 +159,19 @@ mod tests {
                     removal: Reg::new(d, Removal::Kept),
                 }),
             }],
-            chunks: vec![Chunk { hash: BlobHash([5; 32]), total: 4, offset: 1, data: vec![1, 2, 3] }],
-            ack: Ack { through: 5, wants: vec![Want { hash: BlobHash([6; 32]), have: 0 }] },
+            chunks: vec![Chunk {
+                hash: BlobHash([5; 32]),
+                total: 4,
+                offset: 1,
+                data: vec![1, 2, 3],
+            }],
+            ack: Ack {
+                through: 5,
+                wants: vec![Want {
+                    hash: BlobHash([6; 32]),
+                    have: 0,
+                }],
+            },
         }
     }
 
@@ -175,7 +193,12 @@ mod tests {
         let body = zstd::bulk::decompress(&wire[10..], declared).unwrap();
         let hash = blake3::hash(&body).to_hex().to_string();
         assert_eq!(body.len(), declared);
-        assert_eq!(&hash[..16], KNOWN_BODY_HASH_PREFIX, "body length {}", body.len());
+        assert_eq!(
+            &hash[..16],
+            KNOWN_BODY_HASH_PREFIX,
+            "body length {}",
+            body.len()
+        );
     }
     const KNOWN_BODY_HASH_PREFIX: &str = "4df232224d0acc83";
 
@@ -183,7 +206,10 @@ mod tests {
     fn hostile_input_is_rejected_with_a_typed_error() {
         let wire = encode(&sample()).unwrap();
         assert_eq!(decode(b"NOM"), Err(DecodeError::Truncated(3)));
-        assert_eq!(decode(b"XXXX\x00\x01\x00\x00\x00\x00"), Err(DecodeError::BadMagic));
+        assert_eq!(
+            decode(b"XXXX\x00\x01\x00\x00\x00\x00"),
+            Err(DecodeError::BadMagic)
+        );
         let mut v2 = wire.clone();
         v2[5] = 2;
         assert_eq!(decode(&v2), Err(DecodeError::UnsupportedVersion(2)));
@@ -208,13 +234,24 @@ mod tests {
     fn structurally_wrong_bundles_are_refused() {
         let mut same = sample();
         same.to = same.from;
-        assert_eq!(decode(&encode(&same).unwrap()), Err(DecodeError::Malformed("sender and receiver are the same replica")));
+        assert_eq!(
+            decode(&encode(&same).unwrap()),
+            Err(DecodeError::Malformed(
+                "sender and receiver are the same replica"
+            ))
+        );
         let mut chunk = sample();
         chunk.chunks[0].offset = 3;
-        assert!(matches!(decode(&encode(&chunk).unwrap()), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(&encode(&chunk).unwrap()),
+            Err(DecodeError::Malformed(_))
+        ));
         let mut item = sample();
         item.items[0].ctx = Default::default();
-        assert!(matches!(decode(&encode(&item).unwrap()), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            decode(&encode(&item).unwrap()),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]

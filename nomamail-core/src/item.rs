@@ -186,7 +186,9 @@ impl ItemState {
             Body::Mailbox(m) => {
                 !m.name.is_empty()
                     && m.name.is_well_formed(ctx)
-                    && m.name.values().all(|n| crate::names::is_valid_mailbox_name(n))
+                    && m.name
+                        .values()
+                        .all(|n| crate::names::is_valid_mailbox_name(n))
                     && m.subscribed.is_well_formed(ctx)
                     && m.special_use.is_well_formed(ctx)
                     && !m.removal.is_empty()
@@ -232,7 +234,13 @@ mod tests {
                 internal_date: 0,
                 date_offset_minutes: 0,
                 mailbox: Reg::new(dot(1, 1), mbox),
-                placement: Reg::new(dot(1, 1), Placement { mailbox: mbox, uid: 1 }),
+                placement: Reg::new(
+                    dot(1, 1),
+                    Placement {
+                        mailbox: mbox,
+                        uid: 1,
+                    },
+                ),
                 flags: BTreeMap::new(),
                 removal: Reg::new(dot(1, 1), Removal::Kept),
             }),
@@ -247,9 +255,15 @@ mod tests {
             let d = dot(10 + lane * 2 + replica % 2, 10 + i as u64);
             st.witness(d);
             let ctx = st.ctx.clone();
-            let Body::Entry(e) = &mut st.body else { unreachable!() };
+            let Body::Entry(e) = &mut st.body else {
+                unreachable!()
+            };
             match op % 4 {
-                0 => e.flags.entry("\\Seen".into()).or_default().set(d, op % 8 < 4),
+                0 => e
+                    .flags
+                    .entry("\\Seen".into())
+                    .or_default()
+                    .set(d, op % 8 < 4),
                 1 => e.flags.entry("\\Deleted".into()).or_default().set(d, true),
                 2 => {
                     let m = ItemId(dot(0, 2 + u64::from(op % 3)));
@@ -303,6 +317,9 @@ mod tests {
         if let Body::Entry(e) = &mut b.body {
             e.blob = BlobHash([8; 32]);
         }
-        assert!(matches!(a.clone().merge(&b), Err(MergeError::ImmutableMismatch(_))));
+        assert!(matches!(
+            a.clone().merge(&b),
+            Err(MergeError::ImmutableMismatch(_))
+        ));
     }
 }

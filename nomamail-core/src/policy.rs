@@ -31,7 +31,10 @@ pub enum RemovalOutcome {
 }
 
 /// A removal wins only if, between them, the removers had seen every other write to the item.
-pub fn removal_outcome(removal: &Reg<Removal>, other_writes: impl Iterator<Item = Dot>) -> RemovalOutcome {
+pub fn removal_outcome(
+    removal: &Reg<Removal>,
+    other_writes: impl Iterator<Item = Dot>,
+) -> RemovalOutcome {
     let mut seen = VersionVector::new();
     let (mut removed, mut kept) = (false, false);
     for value in removal.values() {
@@ -70,7 +73,10 @@ pub struct EntryView {
 }
 
 pub fn entry_view(e: &EntryState) -> EntryView {
-    let mailbox = *e.mailbox.latest().unwrap_or(&ItemId(Dot::new(crate::ids::ReplicaId::GENESIS, 0)));
+    let mailbox = *e
+        .mailbox
+        .latest()
+        .unwrap_or(&ItemId(Dot::new(crate::ids::ReplicaId::GENESIS, 0)));
     let uid = e
         .placement
         .values()
@@ -85,7 +91,10 @@ pub fn entry_view(e: &EntryState) -> EntryView {
         .collect();
     // Renumbering (placement alone) is housekeeping, not a user's change: it must not keep
     // an expunged message alive.
-    let user_writes = e.mailbox.dots().chain(e.flags.values().flat_map(|r| r.dots()));
+    let user_writes = e
+        .mailbox
+        .dots()
+        .chain(e.flags.values().flat_map(|r| r.dots()));
     let outcome = removal_outcome(&e.removal, user_writes);
     let moved = e.mailbox.distinct_values();
     EntryView {
@@ -94,7 +103,11 @@ pub fn entry_view(e: &EntryState) -> EntryView {
         flags,
         removed: outcome == RemovalOutcome::Removed,
         expunge_contested: outcome == RemovalOutcome::Contested,
-        moved_apart: if moved.len() > 1 { moved.into_iter().copied().collect() } else { Vec::new() },
+        moved_apart: if moved.len() > 1 {
+            moved.into_iter().copied().collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -122,7 +135,11 @@ pub struct MailboxView {
 /// mail is never removed, whatever its own register says.
 pub fn mailbox_view(m: &MailboxState, holds_live_mail: bool) -> MailboxView {
     let name = m.name.latest().cloned().unwrap_or_default();
-    let user_writes = m.name.dots().chain(m.subscribed.dots()).chain(m.special_use.dots());
+    let user_writes = m
+        .name
+        .dots()
+        .chain(m.subscribed.dots())
+        .chain(m.special_use.dots());
     let outcome = match removal_outcome(&m.removal, user_writes) {
         RemovalOutcome::Removed if holds_live_mail => RemovalOutcome::Contested,
         other => other,
@@ -134,7 +151,11 @@ pub fn mailbox_view(m: &MailboxState, holds_live_mail: bool) -> MailboxView {
         special_use: m.special_use.latest().copied().flatten(),
         removed: outcome == RemovalOutcome::Removed,
         delete_contested: outcome == RemovalOutcome::Contested,
-        renamed_apart: if names.len() > 1 { names.into_iter().cloned().collect() } else { Vec::new() },
+        renamed_apart: if names.len() > 1 {
+            names.into_iter().cloned().collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -177,9 +198,17 @@ mod tests {
     fn flag_set_and_clear_concurrently_follows_the_per_flag_rule() {
         let mut e = entry();
         let mut seen = Reg::new(dot(2, 5), true);
-        seen.merge(&ctx(&[(2, 5)]), &Reg::new(dot(3, 5), false), &ctx(&[(3, 5)]));
+        seen.merge(
+            &ctx(&[(2, 5)]),
+            &Reg::new(dot(3, 5), false),
+            &ctx(&[(3, 5)]),
+        );
         let mut deleted = Reg::new(dot(2, 6), true);
-        deleted.merge(&ctx(&[(2, 6)]), &Reg::new(dot(3, 6), false), &ctx(&[(3, 6)]));
+        deleted.merge(
+            &ctx(&[(2, 6)]),
+            &Reg::new(dot(3, 6), false),
+            &ctx(&[(3, 6)]),
+        );
         e.flags.insert(flags::SEEN.into(), seen);
         e.flags.insert(flags::DELETED.into(), deleted);
         let v = entry_view(&e);
@@ -191,7 +220,8 @@ mod tests {
     #[test]
     fn expunge_that_saw_every_change_removes_and_one_that_raced_a_change_keeps() {
         let mut e = entry();
-        e.flags.insert(flags::SEEN.into(), Reg::new(dot(2, 3), true));
+        e.flags
+            .insert(flags::SEEN.into(), Reg::new(dot(2, 3), true));
         e.removal = Reg::new(dot(3, 9), Removal::Removed(ctx(&[(1, 1), (2, 3), (3, 9)])));
         assert!(entry_view(&e).removed);
 
@@ -216,7 +246,11 @@ mod tests {
         let mut mb = Reg::new(dot(2, 7), a);
         mb.merge(&ctx(&[(2, 7)]), &Reg::new(dot(3, 8), b), &ctx(&[(3, 8)]));
         let mut pl = Reg::new(dot(2, 7), Placement { mailbox: a, uid: 1 });
-        pl.merge(&ctx(&[(2, 7)]), &Reg::new(dot(3, 8), Placement { mailbox: b, uid: 2 }), &ctx(&[(3, 8)]));
+        pl.merge(
+            &ctx(&[(2, 7)]),
+            &Reg::new(dot(3, 8), Placement { mailbox: b, uid: 2 }),
+            &ctx(&[(3, 8)]),
+        );
         e.mailbox = mb;
         e.placement = pl;
         let v = entry_view(&e);

@@ -19,13 +19,17 @@ pub struct Reg<T> {
 
 impl<T> Default for Reg<T> {
     fn default() -> Self {
-        Reg { siblings: Vec::new() }
+        Reg {
+            siblings: Vec::new(),
+        }
     }
 }
 
 impl<T: Clone + PartialEq> Reg<T> {
     pub fn new(dot: Dot, value: T) -> Self {
-        Reg { siblings: vec![(dot, value)] }
+        Reg {
+            siblings: vec![(dot, value)],
+        }
     }
 
     /// A local write: it has seen every sibling here, so it replaces them all.

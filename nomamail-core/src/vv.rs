@@ -100,7 +100,10 @@ mod tests {
     use proptest::prelude::*;
 
     fn vv(pairs: &[(u64, u64)]) -> VersionVector {
-        pairs.iter().map(|&(r, c)| Dot::new(ReplicaId(r), c)).collect()
+        pairs
+            .iter()
+            .map(|&(r, c)| Dot::new(ReplicaId(r), c))
+            .collect()
     }
 
     fn arb_vv() -> impl Strategy<Value = VersionVector> {

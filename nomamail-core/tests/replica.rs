@@ -58,7 +58,11 @@ fn listing(r: &Replica, mailbox: &str) -> Vec<(u32, String, Vec<String>)> {
         .into_iter()
         .map(|e| {
             let body = String::from_utf8(r.message(e.id).unwrap()).unwrap();
-            let subject = body.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap_or("").to_string();
+            let subject = body
+                .lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or("")
+                .to_string();
             (e.uid, subject, e.flags)
         })
         .collect()
@@ -67,21 +71,46 @@ fn listing(r: &Replica, mailbox: &str) -> Vec<(u32, String, Vec<String>)> {
 #[test]
 fn new_account_has_inbox_and_special_use_mailboxes_alike_everywhere() {
     let (a, b) = pair();
-    let names: Vec<_> = a.mailboxes().unwrap().into_iter().map(|m| (m.name, m.special_use, m.uidvalidity)).collect();
+    let names: Vec<_> = a
+        .mailboxes()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name, m.special_use, m.uidvalidity))
+        .collect();
     assert_eq!(names.len(), 6);
-    assert!(names.iter().any(|(n, s, _)| n == "Sent" && s.as_deref() == Some("\\Sent")));
-    let other: Vec<_> = b.mailboxes().unwrap().into_iter().map(|m| (m.name, m.special_use, m.uidvalidity)).collect();
+    assert!(
+        names
+            .iter()
+            .any(|(n, s, _)| n == "Sent" && s.as_deref() == Some("\\Sent"))
+    );
+    let other: Vec<_> = b
+        .mailboxes()
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.name, m.special_use, m.uidvalidity))
+        .collect();
     assert_eq!(names, other);
 }
 
 #[test]
 fn appended_mail_reaches_the_peer_with_the_same_uid_and_bytes() {
     let (mut a, mut b) = pair();
-    a.append(INBOX_ID, &msg("one"), &flags(&["\\Seen"]), 1_700_000_000, 60).unwrap();
-    a.append(INBOX_ID, &msg("two"), &[], 1_700_000_100, 60).unwrap();
+    a.append(
+        INBOX_ID,
+        &msg("one"),
+        &flags(&["\\Seen"]),
+        1_700_000_000,
+        60,
+    )
+    .unwrap();
+    a.append(INBOX_ID, &msg("two"), &[], 1_700_000_100, 60)
+        .unwrap();
     sync(&mut a, &mut b);
     assert_eq!(listing(&b, "INBOX"), listing(&a, "INBOX"));
-    assert_eq!(listing(&b, "INBOX").iter().map(|l| l.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        listing(&b, "INBOX").iter().map(|l| l.0).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert_eq!(b.mailbox_named("INBOX").unwrap().uidnext, 3);
 }
 
@@ -90,8 +119,10 @@ fn concurrent_changes_to_different_flags_merge_without_conflict() {
     let (mut a, mut b) = pair();
     let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
-    a.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"])).unwrap();
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"])).unwrap();
+    a.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"]))
+        .unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"]))
+        .unwrap();
     sync(&mut a, &mut b);
     for r in [&mut a, &mut b] {
         assert_eq!(listing(r, "INBOX")[0].2, flags(&["\\Flagged", "\\Seen"]));
@@ -102,12 +133,21 @@ fn concurrent_changes_to_different_flags_merge_without_conflict() {
 #[test]
 fn deleted_flag_set_and_cleared_concurrently_ends_cleared() {
     let (mut a, mut b) = pair();
-    let m = a.append(INBOX_ID, &msg("x"), &flags(&["\\Deleted", "$Work"]), 0, 0).unwrap();
+    let m = a
+        .append(INBOX_ID, &msg("x"), &flags(&["\\Deleted", "$Work"]), 0, 0)
+        .unwrap();
     sync(&mut a, &mut b);
-    a.store_flags(&[m.id], FlagOp::Remove, &flags(&["\\Deleted", "$Work"])).unwrap();
+    a.store_flags(&[m.id], FlagOp::Remove, &flags(&["\\Deleted", "$Work"]))
+        .unwrap();
     // b clears and sets both again: its last write to each is a set, concurrent with a's clear.
-    b.store_flags(&[m.id], FlagOp::Remove, &flags(&["\\Deleted", "$Work"])).unwrap();
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Deleted", "$Work", "\\Seen"])).unwrap();
+    b.store_flags(&[m.id], FlagOp::Remove, &flags(&["\\Deleted", "$Work"]))
+        .unwrap();
+    b.store_flags(
+        &[m.id],
+        FlagOp::Add,
+        &flags(&["\\Deleted", "$Work", "\\Seen"]),
+    )
+    .unwrap();
     sync(&mut a, &mut b);
     // \Deleted: the clear wins; $Work: the set wins.
     assert_eq!(listing(&a, "INBOX")[0].2, flags(&["$Work", "\\Seen"]));
@@ -120,7 +160,8 @@ fn expunge_racing_a_flag_change_keeps_the_message_and_asks() {
     let m = a.append(INBOX_ID, &msg("keep me"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
     a.expunge(&[m.id]).unwrap();
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Answered"])).unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Answered"]))
+        .unwrap();
     sync(&mut a, &mut b);
     for r in [&mut a, &mut b] {
         assert_eq!(listing(r, "INBOX").len(), 1, "message kept");
@@ -142,7 +183,8 @@ fn expunge_that_saw_the_change_just_expunges() {
     let (mut a, mut b) = pair();
     let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"])).unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"]))
+        .unwrap();
     sync(&mut a, &mut b);
     a.expunge(&[m.id]).unwrap();
     sync(&mut a, &mut b);
@@ -153,14 +195,18 @@ fn expunge_that_saw_the_change_just_expunges() {
 #[test]
 fn moves_to_two_mailboxes_show_one_and_keep_both_on_request() {
     let (mut a, mut b) = pair();
-    let m = a.append(INBOX_ID, &msg("x"), &flags(&["\\Seen"]), 0, 0).unwrap();
+    let m = a
+        .append(INBOX_ID, &msg("x"), &flags(&["\\Seen"]), 0, 0)
+        .unwrap();
     let work = a.create_mailbox("Work").unwrap();
     let home = a.create_mailbox("Home").unwrap();
     sync(&mut a, &mut b);
     a.move_to(&[m.id], work).unwrap();
     b.move_to(&[m.id], home).unwrap();
     sync(&mut a, &mut b);
-    let total = |r: &Replica| listing(r, "Work").len() + listing(r, "Home").len() + listing(r, "INBOX").len();
+    let total = |r: &Replica| {
+        listing(r, "Work").len() + listing(r, "Home").len() + listing(r, "INBOX").len()
+    };
     assert_eq!(total(&a), 1);
     assert_eq!(listing(&a, "Work"), listing(&b, "Work"));
     assert_eq!(listing(&a, "Home"), listing(&b, "Home"));
@@ -182,8 +228,10 @@ fn same_uid_given_to_different_messages_is_renumbered_above_both() {
     let (mut a, mut b) = pair();
     a.append(INBOX_ID, &msg("base"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
-    a.append(INBOX_ID, &msg("from a"), &flags(&["\\Flagged"]), 0, 0).unwrap();
-    b.append(INBOX_ID, &msg("from b"), &flags(&["\\Seen"]), 0, 0).unwrap();
+    a.append(INBOX_ID, &msg("from a"), &flags(&["\\Flagged"]), 0, 0)
+        .unwrap();
+    b.append(INBOX_ID, &msg("from b"), &flags(&["\\Seen"]), 0, 0)
+        .unwrap();
     assert_eq!(listing(&a, "INBOX")[1].0, 2);
     assert_eq!(listing(&b, "INBOX")[1].0, 2);
     sync(&mut a, &mut b);
@@ -191,11 +239,21 @@ fn same_uid_given_to_different_messages_is_renumbered_above_both() {
     assert_eq!(la, listing(&b, "INBOX"));
     assert_eq!(la.len(), 3);
     assert_eq!(la[0].0, 1, "the unclashed message keeps its UID");
-    assert!(la[1].0 > 2 && la[2].0 > 2, "both clashing messages renumbered: {la:?}");
+    assert!(
+        la[1].0 > 2 && la[2].0 > 2,
+        "both clashing messages renumbered: {la:?}"
+    );
     let flagged = la.iter().find(|l| l.1 == "from a").unwrap();
-    assert_eq!(flagged.2, flags(&["\\Flagged"]), "flags untouched by renumbering");
+    assert_eq!(
+        flagged.2,
+        flags(&["\\Flagged"]),
+        "flags untouched by renumbering"
+    );
     assert!(a.conflicts().unwrap().is_empty());
-    assert_eq!(a.mailbox_named("INBOX").unwrap().uidnext, b.mailbox_named("INBOX").unwrap().uidnext);
+    assert_eq!(
+        a.mailbox_named("INBOX").unwrap().uidnext,
+        b.mailbox_named("INBOX").unwrap().uidnext
+    );
 }
 
 #[test]
@@ -206,8 +264,20 @@ fn concurrent_renames_pick_one_name_and_ask() {
     a.rename_mailbox(id, "Work").unwrap();
     b.rename_mailbox(id, "Jobs").unwrap();
     sync(&mut a, &mut b);
-    let name_a = a.mailboxes().unwrap().into_iter().find(|m| m.id == id).unwrap().name;
-    let name_b = b.mailboxes().unwrap().into_iter().find(|m| m.id == id).unwrap().name;
+    let name_a = a
+        .mailboxes()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap()
+        .name;
+    let name_b = b
+        .mailboxes()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id)
+        .unwrap()
+        .name;
     assert_eq!(name_a, name_b);
     let c = b.conflicts().unwrap();
     assert_eq!(c[0].kind, ConflictKind::Rename);
@@ -228,7 +298,10 @@ fn mail_added_to_a_mailbox_deleted_elsewhere_is_kept_with_its_mailbox() {
     sync(&mut a, &mut b);
     for r in [&mut a, &mut b] {
         let l = listing(r, "Lists");
-        assert_eq!(l.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(), vec!["new"]);
+        assert_eq!(
+            l.iter().map(|x| x.1.as_str()).collect::<Vec<_>>(),
+            vec!["new"]
+        );
         assert_eq!(r.conflicts().unwrap()[0].kind, ConflictKind::Delete);
     }
 }
@@ -241,15 +314,26 @@ fn two_mailboxes_created_with_one_name_are_both_shown() {
     a.append(x, &msg("from a"), &[], 0, 0).unwrap();
     b.append(y, &msg("from b"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
-    let names = |r: &Replica| r.mailboxes().unwrap().into_iter().map(|m| m.name).filter(|n| n.starts_with("Travel")).collect::<Vec<_>>();
+    let names = |r: &Replica| {
+        r.mailboxes()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .filter(|n| n.starts_with("Travel"))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names(&a).len(), 2);
     assert_eq!(names(&a), names(&b));
     let c = a.conflicts().unwrap();
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].kind, ConflictKind::NameClash);
-    a.resolve(&c[0].id, Choice::Name("Travel 2026".into())).unwrap();
+    a.resolve(&c[0].id, Choice::Name("Travel 2026".into()))
+        .unwrap();
     sync(&mut a, &mut b);
-    assert_eq!(names(&b), vec!["Travel".to_string(), "Travel 2026".to_string()]);
+    assert_eq!(
+        names(&b),
+        vec!["Travel".to_string(), "Travel 2026".to_string()]
+    );
     assert!(b.conflicts().unwrap().is_empty());
 }
 
@@ -259,19 +343,28 @@ fn a_message_changed_many_times_offline_travels_once() {
     let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
     for i in 0..10 {
-        let op = if i % 2 == 0 { FlagOp::Add } else { FlagOp::Remove };
+        let op = if i % 2 == 0 {
+            FlagOp::Add
+        } else {
+            FlagOp::Remove
+        };
         a.store_flags(&[m.id], op, &flags(&["\\Seen"])).unwrap();
     }
     let wire = a.outgoing(b.id(), 1, 1 << 20).unwrap().unwrap();
     let bundle = nomamail_core::codec::decode(&wire).unwrap();
     assert_eq!(bundle.items.len(), 1);
-    assert!(bundle.chunks.is_empty(), "the body is not sent again for a flag change");
+    assert!(
+        bundle.chunks.is_empty(),
+        "the body is not sent again for a flag change"
+    );
 }
 
 #[test]
 fn a_large_message_travels_in_chunks_and_resumes_after_loss() {
     let (mut a, mut b) = pair();
-    let big: Vec<u8> = (0..300_000u32).flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes()).collect();
+    let big: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| (i.wrapping_mul(2654435761)).to_le_bytes())
+        .collect();
     let mut raw = b"Subject: big\r\n\r\n".to_vec();
     raw.extend_from_slice(&big);
     a.append(INBOX_ID, &raw, &[], 0, 0).unwrap();
@@ -312,11 +405,18 @@ fn garbage_and_misaddressed_bundles_change_nothing() {
     flipped[last] ^= 0xff;
     assert!(b.incoming(a.id(), &flipped, 0).is_err());
     assert!(c.incoming(a.id(), &wire, 0).is_err(), "not addressed to c");
-    assert!(b.incoming(c.id(), &wire, 0).is_err(), "not from the peer it claims");
+    assert!(
+        b.incoming(c.id(), &wire, 0).is_err(),
+        "not from the peer it claims"
+    );
     assert!(b.entries(INBOX_ID).unwrap().is_empty());
     b.incoming(a.id(), &wire, 0).unwrap();
     b.incoming(a.id(), &wire, 0).unwrap();
-    assert_eq!(b.entries(INBOX_ID).unwrap().len(), 1, "applying twice is harmless");
+    assert_eq!(
+        b.entries(INBOX_ID).unwrap().len(),
+        1,
+        "applying twice is harmless"
+    );
     assert!(b.peers().unwrap()[0].rejected >= 2);
 }
 
@@ -326,15 +426,25 @@ fn tombstones_are_purged_once_acknowledged_and_stale_copies_do_not_resurrect() {
     let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
     // b's change travels, and a duplicate of that bundle is held back by the network.
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"])).unwrap();
-    let held = b.outgoing(a.id(), 100, 1 << 20).unwrap().expect("b has a change to send");
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Seen"]))
+        .unwrap();
+    let held = b
+        .outgoing(a.id(), 100, 1 << 20)
+        .unwrap()
+        .expect("b has a change to send");
     a.incoming(b.id(), &held, 100).unwrap();
     sync(&mut a, &mut b);
     a.expunge(&[m.id]).unwrap();
     sync(&mut a, &mut b);
     assert!(listing(&a, "INBOX").is_empty() && listing(&b, "INBOX").is_empty());
-    assert!(a.store_stats().unwrap().tombstones == 0, "the tombstone is purged on a");
-    assert!(b.store_stats().unwrap().tombstones == 0, "the tombstone is purged on b");
+    assert!(
+        a.store_stats().unwrap().tombstones == 0,
+        "the tombstone is purged on a"
+    );
+    assert!(
+        b.store_stats().unwrap().tombstones == 0,
+        "the tombstone is purged on b"
+    );
     // Days later the held copy of the live message arrives.
     let r = a.incoming(b.id(), &held, 11 * 24 * 3600 * 1000).unwrap();
     assert_eq!((r.applied, r.stale.len()), (0, 1), "{r:?}");
@@ -350,8 +460,53 @@ fn bodies_of_purged_messages_are_kept_for_the_retention_time_then_dropped() {
     a.expunge(&[m.id]).unwrap();
     sync(&mut a, &mut b);
     assert_eq!(a.store_stats().unwrap().tombstones, 0);
-    assert_eq!(a.store_stats().unwrap().blobs, 1, "retired, not yet dropped");
+    assert_eq!(
+        a.store_stats().unwrap().blobs,
+        1,
+        "retired, not yet dropped"
+    );
     let keep = nomamail_core::SyncSettings::default().keep_expunged_bodies_ms;
     a.maintain(keep + 1_000).unwrap();
-    assert_eq!(a.store_stats().unwrap().blobs, 0, "dropped after the retention time");
+    assert_eq!(
+        a.store_stats().unwrap().blobs,
+        0,
+        "dropped after the retention time"
+    );
+}
+
+/// A cheap stand-in for the fuzz target that runs in every test run: mutated and random
+/// bundles never panic the replica and never corrupt its store.
+#[test]
+fn mutated_bundles_never_panic_or_corrupt() {
+    let (mut a, mut b) = pair();
+    let m = a
+        .append(INBOX_ID, &msg("x"), &flags(&["\\Seen"]), 0, 0)
+        .unwrap();
+    a.create_mailbox("Work").unwrap();
+    a.store_flags(&[m.id], FlagOp::Add, &flags(&["$Work"]))
+        .unwrap();
+    let wire = a.outgoing(b.id(), 0, 1 << 20).unwrap().unwrap();
+    let mut x: u64 = 12345;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..3000 {
+        let mut w = wire.clone();
+        for _ in 0..(next() % 4 + 1) {
+            let i = (next() as usize) % w.len();
+            w[i] = next() as u8;
+        }
+        if next() % 7 == 0 {
+            w.truncate((next() as usize) % w.len());
+        }
+        let _ = b.incoming(a.id(), &w, 0);
+        let noise: Vec<u8> = (0..(next() % 64)).map(|_| next() as u8).collect();
+        let _ = b.incoming(a.id(), &noise, 0);
+    }
+    assert_eq!(b.integrity_check().unwrap(), "ok");
+    b.incoming(a.id(), &wire, 0).unwrap();
+    assert_eq!(b.entries(INBOX_ID).unwrap().len(), 1);
 }

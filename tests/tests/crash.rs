@@ -55,7 +55,10 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
                     next = next.max(n + 1);
                 }
                 ["flag", id, kw] => {
-                    flagged.entry(id.parse().unwrap()).or_default().insert(kw.to_string());
+                    flagged
+                        .entry(id.parse().unwrap())
+                        .or_default()
+                        .insert(kw.to_string());
                 }
                 ["expunging", id] => {
                     in_doubt.insert(id.parse().unwrap());
@@ -70,25 +73,46 @@ fn kill_9_during_writes_loses_nothing_acknowledged() {
         }
         // The child may have committed one more append than it printed; skip past it.
         next += 1;
-        let replica = Replica::open(&db, ReplicaOptions::new(ReplicaId(7), 1)).expect("reopen after kill");
+        let replica =
+            Replica::open(&db, ReplicaOptions::new(ReplicaId(7), 1)).expect("reopen after kill");
         assert_eq!(replica.integrity_check().unwrap(), "ok", "round {round}");
-        let present: BTreeMap<ItemId, Vec<String>> =
-            replica.entries(INBOX_ID).unwrap().into_iter().map(|e| (e.id, e.flags)).collect();
+        let present: BTreeMap<ItemId, Vec<String>> = replica
+            .entries(INBOX_ID)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.flags))
+            .collect();
         for (n, id) in &appended {
             if expunged.contains(id) {
-                assert!(!present.contains_key(id), "round {round}: acknowledged expunge of #{n} undone");
+                assert!(
+                    !present.contains_key(id),
+                    "round {round}: acknowledged expunge of #{n} undone"
+                );
             } else if !in_doubt.contains(id) {
-                assert!(present.contains_key(id), "round {round}: acknowledged append #{n} lost");
+                assert!(
+                    present.contains_key(id),
+                    "round {round}: acknowledged append #{n} lost"
+                );
             }
         }
         for (id, kws) in &flagged {
             if let Some(flags) = present.get(id) {
                 for kw in kws {
-                    assert!(flags.contains(kw), "round {round}: acknowledged flag {kw} on {id} lost");
+                    assert!(
+                        flags.contains(kw),
+                        "round {round}: acknowledged flag {kw} on {id} lost"
+                    );
                 }
             }
         }
-        eprintln!("round {round}: {lines} acknowledged operations, {} messages present", present.len());
+        eprintln!(
+            "round {round}: {lines} acknowledged operations, {} messages present",
+            present.len()
+        );
     }
-    assert!(appended.len() > 50, "the workload ran long enough to matter: {}", appended.len());
+    assert!(
+        appended.len() > 50,
+        "the workload ran long enough to matter: {}",
+        appended.len()
+    );
 }

@@ -6,10 +6,16 @@
 use nomamail_tests::sim::{Config, Outcome, Sim, Topology};
 
 fn seeds() -> Vec<u64> {
-    if let Some(seed) = std::env::var("NOMAMAIL_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("NOMAMAIL_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         return vec![seed];
     }
-    let n = std::env::var("NOMAMAIL_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(500);
+    let n = std::env::var("NOMAMAIL_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
     (0..n).collect()
 }
 
@@ -62,7 +68,10 @@ fn run_seeds(topology: Topology, test_name: &str) {
 
 #[test]
 fn two_servers_with_three_laptops() {
-    run_seeds(Topology::ServersAndLaptops, "two_servers_with_three_laptops");
+    run_seeds(
+        Topology::ServersAndLaptops,
+        "two_servers_with_three_laptops",
+    );
 }
 
 #[test]

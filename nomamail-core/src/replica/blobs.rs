@@ -10,24 +10,40 @@ use rusqlite::{OptionalExtension, params};
 
 pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
     let hash = BlobHash::of(bytes);
-    tx.sql.execute("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?1, ?2)", params![hash.0, bytes])?;
+    tx.sql.execute(
+        "INSERT OR IGNORE INTO blobs (hash, data) VALUES (?1, ?2)",
+        params![hash.0, bytes],
+    )?;
     forget_partial(tx, hash)?;
     Ok(hash)
 }
 
 pub(super) fn has(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
-    Ok(tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [hash.0], |r| r.get(0))?)
+    Ok(tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
+        [hash.0],
+        |r| r.get(0),
+    )?)
 }
 
 pub(super) fn len(tx: &Tx<'_>, hash: BlobHash) -> Result<Option<u64>> {
     Ok(tx
         .sql
-        .query_row("SELECT length(data) FROM blobs WHERE hash = ?1", [hash.0], |r| r.get::<_, i64>(0))
+        .query_row(
+            "SELECT length(data) FROM blobs WHERE hash = ?1",
+            [hash.0],
+            |r| r.get::<_, i64>(0),
+        )
         .optional()?
         .map(|n| n as u64))
 }
 
-pub(super) fn read_range(tx: &Tx<'_>, hash: BlobHash, offset: u64, len: u64) -> Result<Option<Vec<u8>>> {
+pub(super) fn read_range(
+    tx: &Tx<'_>,
+    hash: BlobHash,
+    offset: u64,
+    len: u64,
+) -> Result<Option<Vec<u8>>> {
     Ok(tx
         .sql
         .query_row(
@@ -39,8 +55,10 @@ pub(super) fn read_range(tx: &Tx<'_>, hash: BlobHash, offset: u64, len: u64) -> 
 }
 
 fn forget_partial(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
-    tx.sql.execute("DELETE FROM partial_blobs WHERE hash = ?1", [hash.0])?;
-    tx.sql.execute("DELETE FROM missing_blobs WHERE hash = ?1", [hash.0])?;
+    tx.sql
+        .execute("DELETE FROM partial_blobs WHERE hash = ?1", [hash.0])?;
+    tx.sql
+        .execute("DELETE FROM missing_blobs WHERE hash = ?1", [hash.0])?;
     Ok(())
 }
 
@@ -60,9 +78,11 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
     }
     let partial: Option<(i64, Vec<u8>)> = tx
         .sql
-        .query_row("SELECT total, data FROM partial_blobs WHERE hash = ?1", [chunk.hash.0], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT total, data FROM partial_blobs WHERE hash = ?1",
+            [chunk.hash.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let mut data = match partial {
         Some((total, data)) if total as u64 == chunk.total => data,
@@ -78,11 +98,17 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
         forget_partial(tx, chunk.hash)?;
         if BlobHash::of(&data) != chunk.hash {
             if blob_needed(tx, chunk.hash)? {
-                tx.sql.execute("INSERT OR IGNORE INTO missing_blobs VALUES (?1)", [chunk.hash.0])?;
+                tx.sql.execute(
+                    "INSERT OR IGNORE INTO missing_blobs VALUES (?1)",
+                    [chunk.hash.0],
+                )?;
             }
             return Ok(ChunkOutcome::Corrupt);
         }
-        tx.sql.execute("INSERT INTO blobs (hash, data) VALUES (?1, ?2)", params![chunk.hash.0, data])?;
+        tx.sql.execute(
+            "INSERT INTO blobs (hash, data) VALUES (?1, ?2)",
+            params![chunk.hash.0, data],
+        )?;
         return Ok(ChunkOutcome::Completed);
     }
     tx.sql.execute(
@@ -104,13 +130,18 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
     };
     let mut out = Vec::new();
     for (bytes, have) in rows {
-        let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) else { continue };
+        let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) else {
+            continue;
+        };
         let hash = BlobHash(arr);
         if has(tx, hash)? || !blob_needed(tx, hash)? {
             forget_partial(tx, hash)?;
             continue;
         }
-        out.push(Want { hash, have: have as u64 });
+        out.push(Want {
+            hash,
+            have: have as u64,
+        });
     }
     Ok(out)
 }
@@ -119,8 +150,11 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
 /// the message made concurrently on a replica some hops away may still be on its way, and
 /// would bring the message back.
 pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -> Result<()> {
-    let referenced: bool =
-        tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1)", [hash.0], |r| r.get(0))?;
+    let referenced: bool = tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1)",
+        [hash.0],
+        |r| r.get(0),
+    )?;
     if !referenced {
         tx.sql.execute(
             "INSERT OR IGNORE INTO retired_blobs (hash, since) VALUES (?1, ?2)",
@@ -133,22 +167,31 @@ pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -
 
 /// A message that needs a retired blob brings it back into service.
 pub(super) fn unretire(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
-    tx.sql.execute("DELETE FROM retired_blobs WHERE hash = ?1", [hash.0])?;
+    tx.sql
+        .execute("DELETE FROM retired_blobs WHERE hash = ?1", [hash.0])?;
     Ok(())
 }
 
 /// Drop blobs retired for longer than `keep_ms`.
 pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()> {
-    let Some(cutoff) = now_ms.checked_sub(keep_ms) else { return Ok(()) };
+    let Some(cutoff) = now_ms.checked_sub(keep_ms) else {
+        return Ok(());
+    };
     let cutoff = cutoff as i64;
     let doomed: Vec<Vec<u8>> = {
-        let mut stmt = tx.sql.prepare_cached("SELECT hash FROM retired_blobs WHERE since <= ?1")?;
-        stmt.query_map([cutoff], |r| r.get(0))?.collect::<Result<_, _>>()?
+        let mut stmt = tx
+            .sql
+            .prepare_cached("SELECT hash FROM retired_blobs WHERE since <= ?1")?;
+        stmt.query_map([cutoff], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     for hash in doomed {
-        tx.sql.execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
-        tx.sql.execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
-        tx.sql.execute("DELETE FROM retired_blobs WHERE hash = ?1", [&hash])?;
+        tx.sql
+            .execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
+        tx.sql
+            .execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
+        tx.sql
+            .execute("DELETE FROM retired_blobs WHERE hash = ?1", [&hash])?;
     }
     Ok(())
 }

@@ -13,22 +13,31 @@ use crate::ids::{BlobHash, ItemId, MailboxId};
 use crate::item::{ItemState, Placement};
 use crate::policy::{clash_name, entry_view, mailbox_view};
 use rusqlite::{OptionalExtension, params};
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Write the derived row of an entry whose state was just saved.
 pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Result<()> {
-    let Some(e) = state.as_entry() else { return Ok(()) };
+    let Some(e) = state.as_entry() else {
+        return Ok(());
+    };
     let view = entry_view(e);
     let id = state.id.to_bytes();
     let old_mailbox: Option<Vec<u8>> = tx
         .sql
-        .query_row("SELECT mailbox FROM entries WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT mailbox FROM entries WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(old) = old_mailbox.as_deref().and_then(ItemId::from_bytes) {
         tx.touched_mailboxes.insert(old);
     }
     tx.touched_mailboxes.insert(view.mailbox);
-    let flags = view.flags.iter().map(String::as_str).collect::<Vec<_>>().join(" ");
+    let flags = view
+        .flags
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
     tx.sql.execute(
         "INSERT OR REPLACE INTO entries
          (id, mailbox, uid, removed, flags, blob, size, internal_date, date_offset, modseq)
@@ -46,7 +55,8 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
             modseq as i64
         ],
     )?;
-    tx.sql.execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+    tx.sql
+        .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
     if view.expunge_contested {
         add_conflict(tx, "expunge", state.id)?;
     }
@@ -56,8 +66,17 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
     if !view.removed {
         super::blobs::unretire(tx, e.blob)?;
     }
-    if !view.removed && !tx.sql.query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [e.blob.0], |r| r.get::<_, bool>(0))? {
-        tx.sql.execute("INSERT OR IGNORE INTO missing_blobs VALUES (?1)", [e.blob.0])?;
+    if !view.removed
+        && !tx.sql.query_row(
+            "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
+            [e.blob.0],
+            |r| r.get::<_, bool>(0),
+        )?
+    {
+        tx.sql.execute(
+            "INSERT OR IGNORE INTO missing_blobs VALUES (?1)",
+            [e.blob.0],
+        )?;
     }
     Ok(())
 }
@@ -95,21 +114,27 @@ pub(super) fn settle(tx: &mut Tx<'_>) -> Result<()> {
 fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let row: Option<(Vec<u8>, Option<u32>, bool)> = tx
         .sql
-        .query_row("SELECT mailbox, uid, removed FROM entries WHERE id = ?1", [id.to_bytes()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            "SELECT mailbox, uid, removed FROM entries WHERE id = ?1",
+            [id.to_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    let Some((mailbox, uid, removed)) = row else { return Ok(()) };
+    let Some((mailbox, uid, removed)) = row else {
+        return Ok(());
+    };
     if removed {
         return Ok(());
     }
-    let Some(mailbox_id) = ItemId::from_bytes(&mailbox) else { return Ok(()) };
+    let Some(mailbox_id) = ItemId::from_bytes(&mailbox) else {
+        return Ok(());
+    };
     let clashing: Vec<ItemId> = match uid {
         None => vec![id],
         Some(uid) => {
-            let mut stmt = tx
-                .sql
-                .prepare_cached("SELECT id, removed FROM entries WHERE mailbox = ?1 AND uid = ?2")?;
+            let mut stmt = tx.sql.prepare_cached(
+                "SELECT id, removed FROM entries WHERE mailbox = ?1 AND uid = ?2",
+            )?;
             let rows: Vec<(Vec<u8>, bool)> = stmt
                 .query_map(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
@@ -127,15 +152,14 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
 
 fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result<()> {
     ids.sort();
-    let mut next = next_free_uid(tx, mailbox)?;
-    for id in ids {
+    let first = next_free_uid(tx, mailbox)?;
+    for (next, id) in (first..).zip(ids) {
         let mut st = tx.load_entry(id)?;
         let dot = tx.dot();
         st.witness(dot);
         if let crate::item::Body::Entry(e) = &mut st.body {
             e.placement.set(dot, Placement { mailbox, uid: next });
         }
-        next += 1;
         tx.save(&st, None)?;
     }
     Ok(())
@@ -143,8 +167,11 @@ fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result
 
 /// One above every UID the mailbox has handed out or seen.
 pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
-    let seen: Option<u32> =
-        tx.sql.query_row("SELECT max(uid) FROM entries WHERE mailbox = ?1", [mailbox.to_bytes()], |r| r.get(0))?;
+    let seen: Option<u32> = tx.sql.query_row(
+        "SELECT max(uid) FROM entries WHERE mailbox = ?1",
+        [mailbox.to_bytes()],
+        |r| r.get(0),
+    )?;
     let state_next = match tx.load(mailbox)? {
         Some(st) => st.as_mailbox().map_or(1, |m| m.uidnext),
         None => 1,
@@ -153,9 +180,13 @@ pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
 }
 
 fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
-    let Some(mut st) = tx.load(id)? else { return Ok(()) };
+    let Some(mut st) = tx.load(id)? else {
+        return Ok(());
+    };
     let next = next_free_uid(tx, id)?;
-    let Some(m) = st.as_mailbox() else { return Ok(()) };
+    let Some(m) = st.as_mailbox() else {
+        return Ok(());
+    };
     if next > m.uidnext {
         if let crate::item::Body::Mailbox(m) = &mut st.body {
             m.uidnext = next;
@@ -170,12 +201,18 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
         |r| r.get(0),
     )?;
     let view = mailbox_view(m, holds_live_mail);
-    let modseq: i64 = tx.sql.query_row("SELECT modseq FROM items WHERE id = ?1", [id.to_bytes()], |r| r.get(0))?;
+    let modseq: i64 = tx.sql.query_row(
+        "SELECT modseq FROM items WHERE id = ?1",
+        [id.to_bytes()],
+        |r| r.get(0),
+    )?;
     let old: Option<(String, bool)> = tx
         .sql
-        .query_row("SELECT name, removed FROM mailboxes WHERE id = ?1", [id.to_bytes()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT name, removed FROM mailboxes WHERE id = ?1",
+            [id.to_bytes()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     if old.as_ref() != Some(&(view.name.clone(), view.removed)) {
         tx.names_dirty = true;
@@ -196,7 +233,10 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
             modseq
         ],
     )?;
-    tx.sql.execute("DELETE FROM conflicts WHERE item = ?1 AND id NOT LIKE 'clash:%'", [id.to_bytes()])?;
+    tx.sql.execute(
+        "DELETE FROM conflicts WHERE item = ?1 AND id NOT LIKE 'clash:%'",
+        [id.to_bytes()],
+    )?;
     if !view.renamed_apart.is_empty() && !view.removed {
         add_conflict(tx, "rename", id)?;
     }
@@ -209,26 +249,33 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
 /// Live mailboxes with one name: the oldest id keeps it, the others are shown renamed.
 fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
     let mut rows: Vec<(Vec<u8>, String, bool, String)> = {
-        let mut stmt = tx.sql.prepare("SELECT id, name, removed, shown_name FROM mailboxes")?;
+        let mut stmt = tx
+            .sql
+            .prepare("SELECT id, name, removed, shown_name FROM mailboxes")?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?
     };
     // Oldest first by the ids' own order (counter, then replica), not by their bytes.
     rows.sort_by_key(|(id, ..)| ItemId::from_bytes(id));
-    tx.sql.execute("DELETE FROM conflicts WHERE id LIKE 'clash:%'", [])?;
-    let mut claimed: BTreeMap<String, ()> = BTreeMap::new();
+    tx.sql
+        .execute("DELETE FROM conflicts WHERE id LIKE 'clash:%'", [])?;
+    let mut claimed: BTreeSet<String> = BTreeSet::new();
     for (id_bytes, name, removed, shown) in rows {
-        let Some(id) = ItemId::from_bytes(&id_bytes) else { continue };
-        let want = if removed {
-            name.clone()
-        } else if claimed.insert(crate::names::normalize(&name), ()).is_none() {
+        let Some(id) = ItemId::from_bytes(&id_bytes) else {
+            continue;
+        };
+        let first_claim = removed || claimed.insert(crate::names::normalize(&name));
+        let want = if first_claim {
             name.clone()
         } else {
             add_conflict(tx, "clash", id)?;
             clash_name(&name, id)
         };
         if want != shown {
-            tx.sql.execute("UPDATE mailboxes SET shown_name = ?1 WHERE id = ?2", params![want, id_bytes])?;
+            tx.sql.execute(
+                "UPDATE mailboxes SET shown_name = ?1 WHERE id = ?2",
+                params![want, id_bytes],
+            )?;
         }
     }
     Ok(())

@@ -62,10 +62,17 @@ pub struct Replica {
 }
 
 /// The well-known mailboxes every replica of an account creates alike at genesis.
-pub const INBOX_ID: MailboxId = ItemId(Dot { counter: 1, replica: ReplicaId::GENESIS });
+pub const INBOX_ID: MailboxId = ItemId(Dot {
+    counter: 1,
+    replica: ReplicaId::GENESIS,
+});
 fn genesis_mailboxes() -> impl Iterator<Item = (u64, &'static str, Option<SpecialUse>)> {
-    std::iter::once((1, "INBOX", None))
-        .chain(SpecialUse::ALL.into_iter().zip(2..).map(|(s, n)| (n, s.default_name(), Some(s))))
+    std::iter::once((1, "INBOX", None)).chain(
+        SpecialUse::ALL
+            .into_iter()
+            .zip(2..)
+            .map(|(s, n)| (n, s.default_name(), Some(s))),
+    )
 }
 
 impl Replica {
@@ -84,7 +91,8 @@ impl Replica {
         let stored_id = meta_get(&conn, "replica_id")?;
         let mut replica = Replica {
             me: stored_id.map_or(options.id_if_new, |v| ReplicaId(v as u64)),
-            account_seed: meta_get(&conn, "account_seed")?.map_or(options.account_seed, |v| v as u64),
+            account_seed: meta_get(&conn, "account_seed")?
+                .map_or(options.account_seed, |v| v as u64),
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: options.sync,
             conn,
@@ -102,8 +110,12 @@ impl Replica {
         let seed = self.account_seed;
         let me = self.me;
         self.write(|tx| {
-            tx.sql.execute("INSERT INTO meta VALUES ('replica_id', ?1)", [me.0 as i64])?;
-            tx.sql.execute("INSERT INTO meta VALUES ('account_seed', ?1)", [seed as i64])?;
+            tx.sql
+                .execute("INSERT INTO meta VALUES ('replica_id', ?1)", [me.0 as i64])?;
+            tx.sql.execute(
+                "INSERT INTO meta VALUES ('account_seed', ?1)",
+                [seed as i64],
+            )?;
             for (counter, name, special) in genesis_mailboxes() {
                 let dot = Dot::new(ReplicaId::GENESIS, counter);
                 let state = new_mailbox_state(dot, seed, name, special);
@@ -137,7 +149,10 @@ impl Replica {
         derive::settle(&mut tx)?;
         let clock = tx.clock;
         if clock != self.clock {
-            tx.sql.execute("INSERT OR REPLACE INTO meta VALUES ('clock', ?1)", [clock as i64])?;
+            tx.sql.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('clock', ?1)",
+                [clock as i64],
+            )?;
         }
         tx.sql.commit()?;
         self.clock = clock;
@@ -165,7 +180,9 @@ impl Replica {
 
     /// SQLite's own check of the database file.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }
 
@@ -188,11 +205,21 @@ fn uidvalidity_for(dot: Dot, account_seed: u64) -> u32 {
     h.update(&dot.replica.0.to_be_bytes());
     h.update(&dot.counter.to_be_bytes());
     let b = h.finalize();
-    let v = u32::from_be_bytes([b.as_bytes()[0], b.as_bytes()[1], b.as_bytes()[2], b.as_bytes()[3]]);
+    let v = u32::from_be_bytes([
+        b.as_bytes()[0],
+        b.as_bytes()[1],
+        b.as_bytes()[2],
+        b.as_bytes()[3],
+    ]);
     (v >> 1).max(1)
 }
 
-fn new_mailbox_state(dot: Dot, account_seed: u64, name: &str, special: Option<SpecialUse>) -> ItemState {
+fn new_mailbox_state(
+    dot: Dot,
+    account_seed: u64,
+    name: &str,
+    special: Option<SpecialUse>,
+) -> ItemState {
     ItemState {
         id: ItemId(dot),
         ctx: [dot].into_iter().collect(),
@@ -231,7 +258,11 @@ impl Tx<'_> {
     pub(crate) fn load(&self, id: ItemId) -> Result<Option<ItemState>> {
         let bytes: Option<Vec<u8>> = self
             .sql
-            .query_row("SELECT state FROM items WHERE id = ?1", [id.to_bytes()], |r| r.get(0))
+            .query_row(
+                "SELECT state FROM items WHERE id = ?1",
+                [id.to_bytes()],
+                |r| r.get(0),
+            )
             .optional()?;
         bytes.map(|b| decode_state(&b, id)).transpose()
     }
@@ -261,7 +292,12 @@ impl Tx<'_> {
         self.sql.execute(
             "INSERT INTO items (id, modseq, origin, state) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET modseq = ?2, origin = ?3, state = ?4",
-            params![state.id.to_bytes(), modseq as i64, origin.map(|o| o.0 as i64), bytes],
+            params![
+                state.id.to_bytes(),
+                modseq as i64,
+                origin.map(|o| o.0 as i64),
+                bytes
+            ],
         )?;
         match &state.body {
             Body::Entry(_) => {
@@ -277,9 +313,13 @@ impl Tx<'_> {
 }
 
 pub(crate) fn decode_state(bytes: &[u8], id: ItemId) -> Result<ItemState> {
-    let st: ItemState = ciborium::from_reader(bytes).map_err(|e| Error::Corrupt(format!("item {id}: {e}")))?;
+    let st: ItemState =
+        ciborium::from_reader(bytes).map_err(|e| Error::Corrupt(format!("item {id}: {e}")))?;
     if st.id != id {
-        return Err(Error::Corrupt(format!("item {id} holds the state of {}", st.id)));
+        return Err(Error::Corrupt(format!(
+            "item {id} holds the state of {}",
+            st.id
+        )));
     }
     Ok(st)
 }

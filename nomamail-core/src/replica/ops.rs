@@ -49,7 +49,9 @@ impl Replica {
                 return Err(Error::MailboxExists(new_name.clone()));
             }
             let children: Vec<(Vec<u8>, String)> = {
-                let mut stmt = tx.sql.prepare("SELECT id, shown_name FROM mailboxes WHERE removed = 0")?;
+                let mut stmt = tx
+                    .sql
+                    .prepare("SELECT id, shown_name FROM mailboxes WHERE removed = 0")?;
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?
                     .into_iter()
@@ -58,8 +60,14 @@ impl Replica {
             };
             set_mailbox_name(tx, id, &new_name)?;
             for (child, child_name) in children {
-                let Some(child) = ItemId::from_bytes(&child) else { continue };
-                set_mailbox_name(tx, child, &format!("{new_name}{}", &child_name[old_name.len()..]))?;
+                let Some(child) = ItemId::from_bytes(&child) else {
+                    continue;
+                };
+                set_mailbox_name(
+                    tx,
+                    child,
+                    &format!("{new_name}{}", &child_name[old_name.len()..]),
+                )?;
             }
             Ok(())
         })
@@ -127,7 +135,9 @@ impl Replica {
             let mut out = Vec::new();
             for &id in entries {
                 let mut st = live_entry(tx, id)?;
-                let Body::Entry(e) = &st.body else { return Err(Error::WrongKind(id)) };
+                let Body::Entry(e) = &st.body else {
+                    return Err(Error::WrongKind(id));
+                };
                 let current = entry_view(e).flags;
                 let wanted: BTreeSet<String> = match op {
                     FlagOp::Add => current.union(&given).cloned().collect(),
@@ -161,7 +171,9 @@ impl Replica {
             let mut out = Vec::new();
             for &id in entries {
                 let st = live_entry(tx, id)?;
-                let Body::Entry(e) = &st.body else { return Err(Error::WrongKind(id)) };
+                let Body::Entry(e) = &st.body else {
+                    return Err(Error::WrongKind(id));
+                };
                 let template = EntryTemplate::copy_of(e);
                 out.push(create_entry(tx, dest, template)?);
             }
@@ -178,7 +190,11 @@ impl Replica {
             for &id in entries {
                 let st = live_entry(tx, id)?;
                 let uid = place_entry(tx, st, dest)?;
-                out.push(Appended { id, uid, uidvalidity });
+                out.push(Appended {
+                    id,
+                    uid,
+                    uidvalidity,
+                });
             }
             Ok(out)
         })
@@ -209,7 +225,11 @@ fn checked_flags(given: &[String]) -> Result<BTreeSet<String>> {
         .iter()
         .map(|f| {
             let f = flags::canonical(f);
-            if flags::is_valid_flag(&f) { Ok(f) } else { Err(Error::InvalidFlag(f)) }
+            if flags::is_valid_flag(&f) {
+                Ok(f)
+            } else {
+                Err(Error::InvalidFlag(f))
+            }
         })
         .collect()
 }
@@ -225,9 +245,11 @@ pub(super) fn name_taken(tx: &Tx<'_>, name: &str) -> Result<bool> {
 fn live_mailbox_shown_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
     use rusqlite::OptionalExtension;
     tx.sql
-        .query_row("SELECT shown_name FROM mailboxes WHERE id = ?1 AND removed = 0", [id.to_bytes()], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT shown_name FROM mailboxes WHERE id = ?1 AND removed = 0",
+            [id.to_bytes()],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or(Error::NoSuchMailboxId(id))
 }
@@ -235,14 +257,20 @@ fn live_mailbox_shown_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
 pub(super) fn live_mailbox_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
     use rusqlite::OptionalExtension;
     tx.sql
-        .query_row("SELECT name FROM mailboxes WHERE id = ?1 AND removed = 0", [id.to_bytes()], |r| r.get(0))
+        .query_row(
+            "SELECT name FROM mailboxes WHERE id = ?1 AND removed = 0",
+            [id.to_bytes()],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or(Error::NoSuchMailboxId(id))
 }
 
 fn mailbox_uidvalidity(tx: &Tx<'_>, id: MailboxId) -> Result<u32> {
     let st = tx.load_mailbox(id)?;
-    st.as_mailbox().map(|m| m.uidvalidity).ok_or(Error::WrongKind(id))
+    st.as_mailbox()
+        .map(|m| m.uidvalidity)
+        .ok_or(Error::WrongKind(id))
 }
 
 pub(super) fn live_entry(tx: &Tx<'_>, id: EntryId) -> Result<ItemState> {
@@ -265,8 +293,11 @@ pub(super) fn set_mailbox_name(tx: &mut Tx<'_>, id: MailboxId, name: &str) -> Re
 
 pub(super) fn remove_mailbox_and_mail(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
     let live: Vec<Vec<u8>> = {
-        let mut stmt = tx.sql.prepare("SELECT id FROM entries WHERE mailbox = ?1 AND removed = 0")?;
-        stmt.query_map([id.to_bytes()], |r| r.get(0))?.collect::<Result<_, _>>()?
+        let mut stmt = tx
+            .sql
+            .prepare("SELECT id FROM entries WHERE mailbox = ?1 AND removed = 0")?;
+        stmt.query_map([id.to_bytes()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     for entry in live.iter().filter_map(|b| ItemId::from_bytes(b)) {
         let st = tx.load_entry(entry)?;
@@ -327,11 +358,19 @@ impl EntryTemplate {
     }
 }
 
-pub(super) fn create_entry(tx: &mut Tx<'_>, mailbox: MailboxId, t: EntryTemplate) -> Result<Appended> {
+pub(super) fn create_entry(
+    tx: &mut Tx<'_>,
+    mailbox: MailboxId,
+    t: EntryTemplate,
+) -> Result<Appended> {
     let uid = next_free_uid(tx, mailbox)?;
     let uidvalidity = mailbox_uidvalidity(tx, mailbox)?;
     let dot = tx.dot();
-    let flags: BTreeMap<String, Reg<bool>> = t.flags.into_iter().map(|f| (f, Reg::new(dot, true))).collect();
+    let flags: BTreeMap<String, Reg<bool>> = t
+        .flags
+        .into_iter()
+        .map(|f| (f, Reg::new(dot, true)))
+        .collect();
     let st = ItemState {
         id: ItemId(dot),
         ctx: [dot].into_iter().collect(),
@@ -349,5 +388,9 @@ pub(super) fn create_entry(tx: &mut Tx<'_>, mailbox: MailboxId, t: EntryTemplate
     // The entry's row is written by `save`, so the next UID handed out in this same
     // transaction already counts this one.
     tx.save(&st, None)?;
-    Ok(Appended { id: ItemId(dot), uid, uidvalidity })
+    Ok(Appended {
+        id: ItemId(dot),
+        uid,
+        uidvalidity,
+    })
 }

@@ -83,10 +83,15 @@ pub struct PeerStatus {
 pub(super) fn load(tx: &Tx<'_>, peer: ReplicaId) -> Result<PeerState> {
     let bytes: Option<Vec<u8>> = tx
         .sql
-        .query_row("SELECT state FROM peers WHERE id = ?1", [peer.0 as i64], |r| r.get(0))
+        .query_row(
+            "SELECT state FROM peers WHERE id = ?1",
+            [peer.0 as i64],
+            |r| r.get(0),
+        )
         .optional()?;
     let bytes = bytes.ok_or(Error::UnknownPeer(peer))?;
-    ciborium::from_reader(bytes.as_slice()).map_err(|e| Error::Corrupt(format!("peer {peer:?}: {e}")))
+    ciborium::from_reader(bytes.as_slice())
+        .map_err(|e| Error::Corrupt(format!("peer {peer:?}: {e}")))
 }
 
 pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()> {
@@ -102,7 +107,8 @@ pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()
 pub(super) fn all(tx: &Tx<'_>) -> Result<Vec<(ReplicaId, PeerState)>> {
     let rows: Vec<i64> = {
         let mut stmt = tx.sql.prepare_cached("SELECT id FROM peers ORDER BY id")?;
-        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        stmt.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     rows.into_iter()
         .map(|id| {
@@ -147,7 +153,8 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
     for (id, blob) in &doomed {
         tx.sql.execute("DELETE FROM items WHERE id = ?1", [id])?;
         tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
-        tx.sql.execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+        tx.sql
+            .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
         if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
             blobs::retire_if_unreferenced(tx, BlobHash(hash), now_ms)?;
         }

@@ -32,8 +32,10 @@ pub struct EntryInfo {
     pub modseq: u64,
 }
 
-const MAILBOX_COLUMNS: &str = "id, shown_name, uidvalidity, uidnext, subscribed, special_use, modseq";
-const ENTRY_COLUMNS: &str = "id, mailbox, uid, flags, size, internal_date, date_offset, blob, modseq";
+const MAILBOX_COLUMNS: &str =
+    "id, shown_name, uidvalidity, uidnext, subscribed, special_use, modseq";
+const ENTRY_COLUMNS: &str =
+    "id, mailbox, uid, flags, size, internal_date, date_offset, blob, modseq";
 
 fn mailbox_row(r: &Row<'_>) -> rusqlite::Result<(Vec<u8>, MailboxInfo)> {
     let id: Vec<u8> = r.get(0)?;
@@ -56,9 +58,11 @@ fn entry_row(r: &Row<'_>) -> rusqlite::Result<Option<EntryInfo>> {
     let mailbox: Vec<u8> = r.get(1)?;
     let flags: String = r.get(3)?;
     let blob: Vec<u8> = r.get(7)?;
-    let (Some(id), Some(mailbox), Ok(blob)) =
-        (ItemId::from_bytes(&id), ItemId::from_bytes(&mailbox), <[u8; 32]>::try_from(blob.as_slice()))
-    else {
+    let (Some(id), Some(mailbox), Ok(blob)) = (
+        ItemId::from_bytes(&id),
+        ItemId::from_bytes(&mailbox),
+        <[u8; 32]>::try_from(blob.as_slice()),
+    ) else {
         return Ok(None);
     };
     Ok(Some(EntryInfo {
@@ -89,11 +93,15 @@ impl Replica {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {MAILBOX_COLUMNS} FROM mailboxes WHERE removed = 0 AND shown_name = ?1"
         ))?;
-        Ok(stmt.query_row([name], mailbox_row).optional()?.map(|(_, m)| m))
+        Ok(stmt
+            .query_row([name], mailbox_row)
+            .optional()?
+            .map(|(_, m)| m))
     }
 
     pub fn mailbox_named(&self, name: &str) -> Result<MailboxInfo> {
-        self.mailbox(name)?.ok_or_else(|| Error::NoSuchMailbox(name.to_string()))
+        self.mailbox(name)?
+            .ok_or_else(|| Error::NoSuchMailbox(name.to_string()))
     }
 
     /// The messages of a mailbox, in UID order.
@@ -114,7 +122,10 @@ impl Replica {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM entries WHERE id = ?1 AND removed = 0 AND uid IS NOT NULL"
         ))?;
-        Ok(stmt.query_row([id.to_bytes()], entry_row).optional()?.flatten())
+        Ok(stmt
+            .query_row([id.to_bytes()], entry_row)
+            .optional()?
+            .flatten())
     }
 
     /// The whole message.
@@ -137,9 +148,11 @@ impl Replica {
     }
 
     pub fn has_blob(&self, hash: BlobHash) -> Result<bool> {
-        Ok(self
-            .conn
-            .query_row("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)", [hash.0], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
+            [hash.0],
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -158,7 +171,9 @@ pub struct StoreStats {
 
 impl Replica {
     pub fn store_stats(&self) -> Result<StoreStats> {
-        let count = |sql: &str| -> Result<u64> { Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let count = |sql: &str| -> Result<u64> {
+            Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
         Ok(StoreStats {
             mailboxes: count("SELECT count(*) FROM mailboxes WHERE removed = 0")?,
             messages: count("SELECT count(*) FROM entries WHERE removed = 0")?,

@@ -6,8 +6,8 @@
 //! it dominates both sides and so closes the conflict on every replica it reaches.
 
 use super::ops::{
-    EntryTemplate, create_entry, live_mailbox_name, name_taken, remove_entry, remove_mailbox_and_mail,
-    set_mailbox_name,
+    EntryTemplate, create_entry, live_mailbox_name, name_taken, remove_entry,
+    remove_mailbox_and_mail, set_mailbox_name,
 };
 use super::{Replica, Tx};
 use crate::error::{Error, Result};
@@ -60,7 +60,9 @@ pub struct Conflict {
 
 pub(super) fn open_conflict_ids(tx: &Tx<'_>) -> Result<BTreeSet<String>> {
     let mut stmt = tx.sql.prepare_cached("SELECT id FROM conflicts")?;
-    let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let ids = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     Ok(ids)
 }
 
@@ -85,18 +87,23 @@ impl Replica {
     }
 
     pub fn resolve(&mut self, conflict: &str, choice: Choice) -> Result<()> {
-        let (kind, item) = parse_id(conflict).ok_or_else(|| Error::NoSuchConflict(conflict.to_string()))?;
+        let (kind, item) =
+            parse_id(conflict).ok_or_else(|| Error::NoSuchConflict(conflict.to_string()))?;
         self.write(|tx| {
             if !open_conflict_ids(tx)?.contains(conflict) {
                 return Err(Error::NoSuchConflict(conflict.to_string()));
             }
-            let bad = || Error::BadChoice { conflict: conflict.to_string(), choice: format!("{choice:?}") };
+            let bad = || Error::BadChoice {
+                conflict: conflict.to_string(),
+                choice: format!("{choice:?}"),
+            };
             match (kind, &choice) {
                 (ConflictKind::Expunge, Choice::Delete) => remove_entry(tx, tx.load_entry(item)?),
                 (ConflictKind::Expunge, Choice::Keep) => keep(tx, item),
                 (ConflictKind::Move, Choice::Mailbox(m)) => settle_move(tx, item, *m, false),
                 (ConflictKind::Move, Choice::KeepBoth) => {
-                    let shown = entry_view(tx.load_entry(item)?.as_entry().ok_or_else(bad)?).mailbox;
+                    let shown =
+                        entry_view(tx.load_entry(item)?.as_entry().ok_or_else(bad)?).mailbox;
                     settle_move(tx, item, shown, true)
                 }
                 (ConflictKind::Rename | ConflictKind::NameClash, Choice::Name(name)) => {
@@ -141,12 +148,22 @@ fn keep(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
 /// other mailboxes it was moved to get a copy each.
 fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -> Result<()> {
     let mut st = tx.load_entry(item)?;
-    let Body::Entry(e) = &st.body else { return Err(Error::WrongKind(item)) };
+    let Body::Entry(e) = &st.body else {
+        return Err(Error::WrongKind(item));
+    };
     let sides: Vec<MailboxId> = e.mailbox.distinct_values().into_iter().copied().collect();
     if !sides.contains(&chosen) {
-        return Err(Error::BadChoice { conflict: format!("move:{item}"), choice: format!("{chosen}") });
+        return Err(Error::BadChoice {
+            conflict: format!("move:{item}"),
+            choice: format!("{chosen}"),
+        });
     }
-    let uid = e.placement.values().filter(|p| p.mailbox == chosen).map(|p| p.uid).max();
+    let uid = e
+        .placement
+        .values()
+        .filter(|p| p.mailbox == chosen)
+        .map(|p| p.uid)
+        .max();
     let template = EntryTemplate::copy_of(e);
     let uid = match uid {
         Some(uid) => uid,
@@ -156,7 +173,13 @@ fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -
     st.witness(dot);
     if let Body::Entry(e) = &mut st.body {
         e.mailbox.set(dot, chosen);
-        e.placement.set(dot, Placement { mailbox: chosen, uid });
+        e.placement.set(
+            dot,
+            Placement {
+                mailbox: chosen,
+                uid,
+            },
+        );
     }
     tx.save(&st, None)?;
     if copies {
@@ -171,22 +194,29 @@ fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -
 
 fn mailbox_name(tx: &Tx<'_>, id: MailboxId) -> String {
     tx.sql
-        .query_row("SELECT shown_name FROM mailboxes WHERE id = ?1", [id.to_bytes()], |r| r.get(0))
+        .query_row(
+            "SELECT shown_name FROM mailboxes WHERE id = ?1",
+            [id.to_bytes()],
+            |r| r.get(0),
+        )
         .unwrap_or_else(|_| format!("(mailbox {id})"))
 }
 
 fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
     let (kind, item) = parse_id(id).ok_or_else(|| Error::Corrupt(format!("conflict id {id}")))?;
-    let st = tx.load(item)?.ok_or_else(|| Error::Corrupt(format!("conflict {id} without its item")))?;
-    let conflict = |summary: String, sides: Vec<String>, current: String, choices: Vec<Choice>| Conflict {
-        id: id.to_string(),
-        kind,
-        item,
-        summary,
-        sides,
-        current,
-        choices,
-    };
+    let st = tx
+        .load(item)?
+        .ok_or_else(|| Error::Corrupt(format!("conflict {id} without its item")))?;
+    let conflict =
+        |summary: String, sides: Vec<String>, current: String, choices: Vec<Choice>| Conflict {
+            id: id.to_string(),
+            kind,
+            item,
+            summary,
+            sides,
+            current,
+            choices,
+        };
     Ok(match (&st.body, kind) {
         (Body::Entry(e), ConflictKind::Expunge) => {
             let v = entry_view(e);
@@ -194,7 +224,11 @@ fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
                 format!("message {item} was expunged on one replica and changed on another"),
                 vec![
                     "expunged".into(),
-                    format!("kept in {} with flags [{}]", mailbox_name(tx, v.mailbox), join(&v.flags)),
+                    format!(
+                        "kept in {} with flags [{}]",
+                        mailbox_name(tx, v.mailbox),
+                        join(&v.flags)
+                    ),
                 ],
                 "kept".into(),
                 vec![Choice::Delete, Choice::Keep],
@@ -207,7 +241,10 @@ fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
             choices.push(Choice::KeepBoth);
             conflict(
                 format!("message {item} was moved to different mailboxes"),
-                sides.iter().map(|m| format!("moved to {}", mailbox_name(tx, *m))).collect(),
+                sides
+                    .iter()
+                    .map(|m| format!("moved to {}", mailbox_name(tx, *m)))
+                    .collect(),
                 format!("in {}", mailbox_name(tx, v.mailbox)),
                 choices,
             )
@@ -229,7 +266,10 @@ fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
             )?;
             let v = mailbox_view(m, live > 0);
             conflict(
-                format!("mailbox {} was deleted on one replica and used on another", v.name),
+                format!(
+                    "mailbox {} was deleted on one replica and used on another",
+                    v.name
+                ),
                 vec!["deleted".into(), format!("kept, holding {live} messages")],
                 "kept".into(),
                 vec![Choice::Delete, Choice::Keep],
@@ -240,15 +280,26 @@ fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
             let shown = mailbox_name(tx, item);
             conflict(
                 format!("two mailboxes were created as {name}"),
-                vec![format!("the older keeps {name}"), format!("this one is shown as {shown}")],
+                vec![
+                    format!("the older keeps {name}"),
+                    format!("this one is shown as {shown}"),
+                ],
                 format!("shown as {shown}"),
                 vec![Choice::Keep, Choice::Name(format!("{name} (2)"))],
             )
         }
-        _ => return Err(Error::Corrupt(format!("conflict {id} does not match its item"))),
+        _ => {
+            return Err(Error::Corrupt(format!(
+                "conflict {id} does not match its item"
+            )));
+        }
     })
 }
 
 fn join(flags: &BTreeSet<String>) -> String {
-    flags.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
+    flags
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

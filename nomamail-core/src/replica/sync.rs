@@ -60,7 +60,8 @@ pub struct Report {
 const SEND_TO_NO_ONE: ReplicaId = ReplicaId::GENESIS;
 
 fn is_tombstone(item: &ItemState) -> bool {
-    item.as_entry().is_some_and(|e| crate::policy::entry_view(e).removed)
+    item.as_entry()
+        .is_some_and(|e| crate::policy::entry_view(e).removed)
 }
 
 /// Bytes kept free in a bundle for its envelope, acknowledgement and CBOR framing.
@@ -88,14 +89,21 @@ impl Replica {
     }
 
     /// The next bundle for `peer`, at most `max_bytes` long, or `None` when it needs nothing.
-    pub fn outgoing(&mut self, peer: ReplicaId, now_ms: u64, max_bytes: usize) -> Result<Option<Vec<u8>>> {
+    pub fn outgoing(
+        &mut self,
+        peer: ReplicaId,
+        now_ms: u64,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<u8>>> {
         let settings = self.settings.clone();
         let me = self.me;
         let max_bytes = max_bytes.max(MIN_BUNDLE_BYTES);
         self.write(|tx| {
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
             let mut ps = peers::load(tx, peer)?;
-            let retransmit_due = |at: Option<u64>| at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms);
+            let retransmit_due = |at: Option<u64>| {
+                at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms)
+            };
             if ps.sent > ps.acked && retransmit_due(ps.last_send_at) {
                 ps.sent = ps.acked;
             }
@@ -131,19 +139,35 @@ impl Replica {
         };
         if bundle.to != self.me {
             self.count_rejection(peer)?;
-            return Err(Error::WrongRecipient { to: bundle.to, me: self.me });
+            return Err(Error::WrongRecipient {
+                to: bundle.to,
+                me: self.me,
+            });
         }
         if bundle.from != peer {
             self.count_rejection(peer)?;
-            return Err(Error::WrongSender { claimed: bundle.from, peer });
+            return Err(Error::WrongSender {
+                claimed: bundle.from,
+                peer,
+            });
         }
         let settings = self.settings.clone();
         let result = self.write(|tx| {
-            let report = apply(tx, peer, &bundle, wire.len(), now_ms, settings.retransmit_after_ms)?;
+            let report = apply(
+                tx,
+                peer,
+                &bundle,
+                wire.len(),
+                now_ms,
+                settings.retransmit_after_ms,
+            )?;
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
             Ok(report)
         });
-        if matches!(result, Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_))) {
+        if matches!(
+            result,
+            Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_))
+        ) {
             self.count_rejection(peer)?;
         }
         result
@@ -161,11 +185,14 @@ impl Replica {
     }
 }
 
+/// A blob's progress towards a peer: (hash, bytes it will have, total).
+type Served = (BlobHash, u64, u64);
+
 /// What building a bundle decided, applied to the peer state only if it is sent.
 struct Plan {
     high: u64,
     range_advanced: bool,
-    served: Vec<(BlobHash, u64, u64)>,
+    served: Vec<Served>,
 }
 
 fn build(
@@ -199,9 +226,13 @@ fn build(
                 break;
             }
             let id_bytes: Vec<u8> = row.get(0)?;
-            let id = ItemId::from_bytes(&id_bytes).ok_or_else(|| Error::Corrupt("item id".into()))?;
+            let id =
+                ItemId::from_bytes(&id_bytes).ok_or_else(|| Error::Corrupt("item id".into()))?;
             let st: ItemState = decode_state(&state, id)?;
-            if let Some(e) = st.as_entry().filter(|e| !crate::policy::entry_view(e).removed) {
+            if let Some(e) = st
+                .as_entry()
+                .filter(|e| !crate::policy::entry_view(e).removed)
+            {
                 pushed.push(e.blob);
             }
             used += state.len();
@@ -213,7 +244,10 @@ fn build(
         }
     }
     let range_advanced = high > ps.sent;
-    let range = range_advanced.then_some(SeqRange { base: ps.sent, high });
+    let range = range_advanced.then_some(SeqRange {
+        base: ps.sent,
+        high,
+    });
 
     let wants = blobs::wants(tx, settings.max_wants_per_bundle)?;
     used += wants.len() * 48;
@@ -225,9 +259,19 @@ fn build(
         range,
         items,
         chunks,
-        ack: Ack { through: ps.received, wants },
+        ack: Ack {
+            through: ps.received,
+            wants,
+        },
     };
-    Ok((bundle, Plan { high, range_advanced, served }))
+    Ok((
+        bundle,
+        Plan {
+            high,
+            range_advanced,
+            served,
+        },
+    ))
 }
 
 /// Chunks for the peer: blobs it asked for or that we push with new entries, resuming at the
@@ -238,12 +282,12 @@ fn serve_chunks(
     pushing: &[BlobHash],
     settings: &SyncSettings,
     mut budget: usize,
-) -> Result<(Vec<Chunk>, Vec<(BlobHash, u64, u64)>)> {
+) -> Result<(Vec<Chunk>, Vec<Served>)> {
     let mut queue: Vec<(BlobHash, u64)> = Vec::new();
     {
-        let mut stmt = tx
-            .sql
-            .prepare_cached("SELECT hash, have FROM peer_blobs WHERE peer = ?1 AND have < total ORDER BY rowid")?;
+        let mut stmt = tx.sql.prepare_cached(
+            "SELECT hash, have FROM peer_blobs WHERE peer = ?1 AND have < total ORDER BY rowid",
+        )?;
         let mut rows = stmt.query([peer.0 as i64])?;
         while let Some(row) = rows.next()? {
             let hash: Vec<u8> = row.get(0)?;
@@ -263,15 +307,26 @@ fn serve_chunks(
         if budget == 0 {
             break;
         }
-        let Some(total) = blobs::len(tx, hash)? else { continue };
+        let Some(total) = blobs::len(tx, hash)? else {
+            continue;
+        };
         while have < total && budget > 0 {
-            let take = (total - have).min(settings.chunk_bytes as u64).min(budget as u64);
-            let Some(data) = blobs::read_range(tx, hash, have, take)? else { break };
+            let take = (total - have)
+                .min(settings.chunk_bytes as u64)
+                .min(budget as u64);
+            let Some(data) = blobs::read_range(tx, hash, have, take)? else {
+                break;
+            };
             if data.is_empty() {
                 break;
             }
             budget = budget.saturating_sub(data.len() + 64);
-            chunks.push(Chunk { hash, total, offset: have, data });
+            chunks.push(Chunk {
+                hash,
+                total,
+                offset: have,
+                data,
+            });
             have += take;
         }
         served.push((hash, have, total));
@@ -398,9 +453,17 @@ fn apply(
 
 /// A peer's wants move our idea of how far it holds each blob back to what it says, unless
 /// we sent those bytes so recently that they may still be on their way.
-fn take_wants(tx: &Tx<'_>, peer: ReplicaId, ack: &Ack, now_ms: u64, retransmit_after_ms: u64) -> Result<()> {
+fn take_wants(
+    tx: &Tx<'_>,
+    peer: ReplicaId,
+    ack: &Ack,
+    now_ms: u64,
+    retransmit_after_ms: u64,
+) -> Result<()> {
     for want in &ack.wants {
-        let Some(total) = blobs::len(tx, want.hash)? else { continue };
+        let Some(total) = blobs::len(tx, want.hash)? else {
+            continue;
+        };
         if want.have >= total {
             continue;
         }

@@ -50,10 +50,20 @@ fn sync(a: &mut Replica, b: &mut Replica, now: u64) -> Result<(u64, u64, u64)> {
     }
 }
 
-fn fill(r: &mut Replica, rng: &mut Rng, count: u64, big_every: u64, body: (u64, u64)) -> Result<u64> {
+fn fill(
+    r: &mut Replica,
+    rng: &mut Rng,
+    count: u64,
+    big_every: u64,
+    body: (u64, u64),
+) -> Result<u64> {
     let mut raw = 0;
     for i in 0..count {
-        let attachment = if big_every > 0 && i % big_every == big_every - 1 { 1 << 20 } else { 0 };
+        let attachment = if big_every > 0 && i % big_every == big_every - 1 {
+            1 << 20
+        } else {
+            0
+        };
         let body_bytes = rng.range(body.0, body.1) as usize;
         let m = corpus::message(rng, i, body_bytes, attachment);
         raw += m.len() as u64;
@@ -78,9 +88,23 @@ fn main() -> Result<()> {
     let (bundles, ab, ba) = sync(&mut a, &mut b, 0)?;
     let sync_s = t.elapsed().as_secs_f64();
     assert_eq!(b.entries(INBOX_ID)?.len() as u64, count);
-    println!("| local APPEND of {count} messages ({:.1} MB raw) | {:.0} msg/s |", raw as f64 / 1e6, count as f64 / fill_s);
-    println!("| initial sync of {count} messages | {:.2} s, {:.0} msg/s, {bundles} bundles of ≤ 1 MiB |", sync_s, count as f64 / sync_s);
-    println!("| initial sync wire bytes / raw bytes | {:.3} ({:.1} MB → {:.1} MB, acks back {:.1} KB) |", ab as f64 / raw as f64, raw as f64 / 1e6, ab as f64 / 1e6, ba as f64 / 1e3);
+    println!(
+        "| local APPEND of {count} messages ({:.1} MB raw) | {:.0} msg/s |",
+        raw as f64 / 1e6,
+        count as f64 / fill_s
+    );
+    println!(
+        "| initial sync of {count} messages | {:.2} s, {:.0} msg/s, {bundles} bundles of ≤ 1 MiB |",
+        sync_s,
+        count as f64 / sync_s
+    );
+    println!(
+        "| initial sync wire bytes / raw bytes | {:.3} ({:.1} MB → {:.1} MB, acks back {:.1} KB) |",
+        ab as f64 / raw as f64,
+        raw as f64 / 1e6,
+        ab as f64 / 1e6,
+        ba as f64 / 1e3
+    );
 
     for size in [10_000 / scale, 100_000 / scale] {
         let (mut a, mut b) = pair()?;

@@ -11,19 +11,31 @@ use std::io::Write;
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let db = args.next().context("usage: write-workload DB START")?;
-    let start: u64 = args.next().context("START missing")?.parse().context("START is a number")?;
-    let mut replica = Replica::open(db.as_ref(), ReplicaOptions::new(ReplicaId(7), 1)).context("open")?;
+    let start: u64 = args
+        .next()
+        .context("START missing")?
+        .parse()
+        .context("START is a number")?;
+    let mut replica =
+        Replica::open(db.as_ref(), ReplicaOptions::new(ReplicaId(7), 1)).context("open")?;
     let out = std::io::stdout();
     let mut live = Vec::new();
     for n in start.. {
-        let body = format!("Subject: crash test {n}\r\n\r\n{}\r\n", "x".repeat((n % 50) as usize * 40));
-        let a = replica.append(INBOX_ID, body.as_bytes(), &[], n as i64, 0).context("append")?;
+        let body = format!(
+            "Subject: crash test {n}\r\n\r\n{}\r\n",
+            "x".repeat((n % 50) as usize * 40)
+        );
+        let a = replica
+            .append(INBOX_ID, body.as_bytes(), &[], n as i64, 0)
+            .context("append")?;
         writeln!(out.lock(), "append {n} {}", a.id)?;
         live.push(a.id);
         if n % 3 == 0 {
             let target = live[(n as usize * 7) % live.len()];
             let keyword = format!("$k{n}");
-            replica.store_flags(&[target], FlagOp::Add, &[keyword.clone()]).context("store")?;
+            replica
+                .store_flags(&[target], FlagOp::Add, std::slice::from_ref(&keyword))
+                .context("store")?;
             writeln!(out.lock(), "flag {target} {keyword}")?;
         }
         if n % 5 == 0 && live.len() > 4 {

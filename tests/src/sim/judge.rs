@@ -20,17 +20,34 @@ impl Sim {
         let mut mailboxes = Vec::new();
         let mut messages = Vec::new();
         for m in replica.mailboxes().map_err(fail("mailboxes"))? {
-            mailboxes.push((m.id, m.name.clone(), m.uidvalidity, m.uidnext, m.subscribed, m.special_use.clone()));
+            mailboxes.push((
+                m.id,
+                m.name.clone(),
+                m.uidvalidity,
+                m.uidnext,
+                m.subscribed,
+                m.special_use.clone(),
+            ));
             let mut last_uid = 0;
             for e in replica.entries(m.id).map_err(fail("entries"))? {
                 if e.uid <= last_uid {
-                    return Err(format!("{}: UID {} repeats or runs backwards in {}", self.cfg.topology.names()[r], e.uid, m.name));
+                    return Err(format!(
+                        "{}: UID {} repeats or runs backwards in {}",
+                        self.cfg.topology.names()[r],
+                        e.uid,
+                        m.name
+                    ));
                 }
                 if e.uid >= m.uidnext {
-                    return Err(format!("UID {} not below UIDNEXT {} in {}", e.uid, m.uidnext, m.name));
+                    return Err(format!(
+                        "UID {} not below UIDNEXT {} in {}",
+                        e.uid, m.uidnext, m.name
+                    ));
                 }
                 last_uid = e.uid;
-                let body = replica.message(e.id).map_err(|err| format!("message {} has no body: {err}", e.id))?;
+                let body = replica
+                    .message(e.id)
+                    .map_err(|err| format!("message {} has no body: {err}", e.id))?;
                 if BlobHash::of(&body) != e.blob || body.len() as u64 != e.size {
                     return Err(format!("message {} body does not match its hash", e.id));
                 }
@@ -38,12 +55,21 @@ impl Sim {
             }
         }
         mailboxes.sort();
-        let conflicts = replica.conflicts().map_err(fail("conflicts"))?.into_iter().map(|c| (c.kind, c.item)).collect();
+        let conflicts = replica
+            .conflicts()
+            .map_err(fail("conflicts"))?
+            .into_iter()
+            .map(|c| (c.kind, c.item))
+            .collect();
         let check = replica.integrity_check().map_err(fail("integrity"))?;
         if check != "ok" {
             return Err(format!("integrity_check: {check}"));
         }
-        Ok(Observed { mailboxes, messages, conflicts })
+        Ok(Observed {
+            mailboxes,
+            messages,
+            conflicts,
+        })
     }
 
     /// Returns (open conflicts, live messages).
@@ -73,17 +99,25 @@ impl Sim {
                 (false, Some(_)) => return Err(format!("expunged message {item} came back")),
                 (true, Some((mailbox, flags))) => {
                     if !want.locations.contains(mailbox) {
-                        return Err(format!("message {item} in {mailbox}, expected one of {:?}", want.locations));
+                        return Err(format!(
+                            "message {item} in {mailbox}, expected one of {:?}",
+                            want.locations
+                        ));
                     }
                     if *flags != want.flags {
-                        return Err(format!("message {item} has flags {flags:?}, expected {:?}", want.flags));
+                        return Err(format!(
+                            "message {item} has flags {flags:?}, expected {:?}",
+                            want.flags
+                        ));
                     }
                 }
                 (false, None) => {}
             }
         }
-        let shown: BTreeMap<MailboxId, String> = first.mailboxes.iter().map(|m| (m.0, m.1.clone())).collect();
-        let live_locations: BTreeMap<ItemId, MailboxId> = live.iter().map(|(id, (m, _))| (*id, *m)).collect();
+        let shown: BTreeMap<MailboxId, String> =
+            first.mailboxes.iter().map(|m| (m.0, m.1.clone())).collect();
+        let live_locations: BTreeMap<ItemId, MailboxId> =
+            live.iter().map(|(id, (m, _))| (*id, *m)).collect();
         for item in self.history.items(Kind::Mailbox) {
             let want = self.history.expect_mailbox(item);
             let holds_mail = live_locations.values().any(|m| *m == item);
@@ -95,7 +129,10 @@ impl Sim {
                     let suffix = format!("~{item}");
                     let base = name.strip_suffix(suffix.as_str()).unwrap_or(name);
                     if !want.names.iter().any(|n| n == name || n == base) {
-                        return Err(format!("mailbox {item} named {name}, expected one of {:?}", want.names));
+                        return Err(format!(
+                            "mailbox {item} named {name}, expected one of {:?}",
+                            want.names
+                        ));
                     }
                 }
                 (true, None) => {}
@@ -107,7 +144,13 @@ impl Sim {
                 .history
                 .items(Kind::Mailbox)
                 .into_iter()
-                .map(|m| format!("{m}: shown {:?}, oracle {:?}", shown.get(&m), self.history.expect_mailbox(m)))
+                .map(|m| {
+                    format!(
+                        "{m}: shown {:?}, oracle {:?}",
+                        shown.get(&m),
+                        self.history.expect_mailbox(m)
+                    )
+                })
                 .collect();
             return Err(format!(
                 "conflicts: engine lists {:?}, oracle expects {:?}\nmailboxes:\n  {}",

@@ -3,10 +3,10 @@
 //! bundles, cuts links, and crashes replicas (reopened from their files). After the chaos it
 //! heals everything, runs to quiescence, and judges the engine against its own oracle.
 
-pub mod net;
 mod judge;
-pub mod oracle;
+pub mod net;
 mod ops;
+pub mod oracle;
 
 use crate::rng::Rng;
 use net::{Faults, Net, Packet};
@@ -25,7 +25,9 @@ pub enum Topology {
 impl Topology {
     pub fn names(self) -> Vec<&'static str> {
         match self {
-            Topology::ServersAndLaptops => vec!["office", "internet", "laptop1", "laptop2", "laptop3"],
+            Topology::ServersAndLaptops => {
+                vec!["office", "internet", "laptop1", "laptop2", "laptop3"]
+            }
             Topology::MeshOfFour => vec!["a", "b", "c", "d"],
         }
     }
@@ -55,7 +57,7 @@ pub struct Config {
 impl Config {
     /// Fault rates drawn from the seed, so the seeds between them cover calm and stormy nets.
     pub fn for_seed(seed: u64, topology: Topology) -> Config {
-        let mut rng = Rng::new(seed ^ 0xc0ff_ee);
+        let mut rng = Rng::new(seed ^ 0x00c0_ffee);
         Config {
             seed,
             topology,
@@ -112,13 +114,26 @@ pub struct Sim {
 }
 
 const FLAG_POOL: [&str; 5] = ["\\Seen", "\\Flagged", "\\Deleted", "$Work", "$Later"];
-const NAME_POOL: [&str; 8] = ["Work", "Home", "Lists", "Travel", "Receipts", "Work/Projects", "Archive/2025", "Old"];
+const NAME_POOL: [&str; 8] = [
+    "Work",
+    "Home",
+    "Lists",
+    "Travel",
+    "Receipts",
+    "Work/Projects",
+    "Archive/2025",
+    "Old",
+];
 const ACCOUNT_SEED: u64 = 0xacc0_0001;
 
 fn options(id: ReplicaId, retransmit_after_ms: u64) -> ReplicaOptions {
     let mut o = ReplicaOptions::new(id, ACCOUNT_SEED);
     o.durability = Durability::Process;
-    o.sync = SyncSettings { retransmit_after_ms, chunk_bytes: 16 * 1024, ..SyncSettings::default() };
+    o.sync = SyncSettings {
+        retransmit_after_ms,
+        chunk_bytes: 16 * 1024,
+        ..SyncSettings::default()
+    };
     o
 }
 
@@ -135,7 +150,8 @@ impl Sim {
         for (i, name) in names.iter().enumerate() {
             let id = ReplicaId(0x1000 + i as u64);
             let path = dir.join(format!("{name}.db"));
-            let replica = Replica::open(&path, options(id, cfg.retransmit_after_ms)).map_err(fail("open"))?;
+            let replica =
+                Replica::open(&path, options(id, cfg.retransmit_after_ms)).map_err(fail("open"))?;
             nodes.push(Node { id, path, replica });
         }
         let mut peers = vec![Vec::new(); nodes.len()];
@@ -151,13 +167,26 @@ impl Sim {
         }
         let mut history = History::new(nodes.len());
         for m in nodes[0].replica.mailboxes().map_err(fail("list"))? {
-            history.genesis(m.id, vec![
-                (Field::Name, Value::Name(m.name)),
-                (Field::Subscribed, Value::Bool(true)),
-                (Field::Removal, Value::Kept),
-            ]);
+            history.genesis(
+                m.id,
+                vec![
+                    (Field::Name, Value::Name(m.name)),
+                    (Field::Subscribed, Value::Bool(true)),
+                    (Field::Removal, Value::Kept),
+                ],
+            );
         }
-        Ok(Sim { rng: Rng::new(cfg.seed), cfg, nodes, peers, net: Net::default(), history, now: 0, crashes: 0, serial: 0 })
+        Ok(Sim {
+            rng: Rng::new(cfg.seed),
+            cfg,
+            nodes,
+            peers,
+            net: Net::default(),
+            history,
+            now: 0,
+            crashes: 0,
+            serial: 0,
+        })
     }
 
     pub fn run(mut self) -> SimResult<Outcome> {
@@ -209,12 +238,27 @@ impl Sim {
         let faults = self.faults();
         for _ in 0..limit {
             let to = self.nodes[y].id;
-            let Some(wire) = self.nodes[x].replica.outgoing(to, self.now, max_bytes).map_err(fail("outgoing"))? else {
+            let Some(wire) = self.nodes[x]
+                .replica
+                .outgoing(to, self.now, max_bytes)
+                .map_err(fail("outgoing"))?
+            else {
                 break;
             };
             let bundle = codec::decode(&wire).map_err(fail("own bundle does not decode"))?;
-            let knowledge = bundle.items.iter().map(|i| (i.id, self.history.knowledge(x, i.id))).collect();
-            let packet = Packet { from: x, to: y, deliver_at: self.now, wire, knowledge, held: false };
+            let knowledge = bundle
+                .items
+                .iter()
+                .map(|i| (i.id, self.history.knowledge(x, i.id)))
+                .collect();
+            let packet = Packet {
+                from: x,
+                to: y,
+                deliver_at: self.now,
+                wire,
+                knowledge,
+                held: false,
+            };
             self.net.send(&mut self.rng, &faults, packet, self.now);
             n += 1;
         }
@@ -237,7 +281,13 @@ impl Sim {
         let report = self.nodes[p.to]
             .replica
             .incoming(from, &p.wire, self.now)
-            .map_err(|e| format!("{} rejected a bundle from {}: {e}", self.name(p.to), self.name(p.from)))?;
+            .map_err(|e| {
+                format!(
+                    "{} rejected a bundle from {}: {e}",
+                    self.name(p.to),
+                    self.name(p.from)
+                )
+            })?;
         for (item, ops) in &p.knowledge {
             if !report.stale.contains(item) {
                 self.history.learn(p.to, *item, ops);
@@ -254,9 +304,11 @@ impl Sim {
         self.crashes += 1;
         let node = &mut self.nodes[r];
         // Dropping the handle loses every in-memory structure; only the file survives.
-        let placeholder = Replica::open_in_memory(options(ReplicaId(u64::MAX), 1)).map_err(fail("placeholder"))?;
+        let placeholder = Replica::open_in_memory(options(ReplicaId(u64::MAX), 1))
+            .map_err(fail("placeholder"))?;
         drop(std::mem::replace(&mut node.replica, placeholder));
-        node.replica = Replica::open(&node.path, options(node.id, self.cfg.retransmit_after_ms)).map_err(fail("reopen"))?;
+        node.replica = Replica::open(&node.path, options(node.id, self.cfg.retransmit_after_ms))
+            .map_err(fail("reopen"))?;
         Ok(())
     }
 
@@ -275,12 +327,21 @@ impl Sim {
             for p in in_flight {
                 self.deliver(p)?;
             }
-            let calm = Faults { loss: 0.0, duplicate: 0.0, hold: 0.0, max_delay_ms: 0 };
+            let calm = Faults {
+                loss: 0.0,
+                duplicate: 0.0,
+                hold: 0.0,
+                max_delay_ms: 0,
+            };
             for (a, b) in self.cfg.topology.links() {
                 for (x, y) in [(a, b), (b, a)] {
                     loop {
                         let to = self.nodes[y].id;
-                        let Some(wire) = self.nodes[x].replica.outgoing(to, self.now, 256 * 1024).map_err(fail("outgoing"))? else {
+                        let Some(wire) = self.nodes[x]
+                            .replica
+                            .outgoing(to, self.now, 256 * 1024)
+                            .map_err(fail("outgoing"))?
+                        else {
                             break;
                         };
                         moved = true;
@@ -297,8 +358,19 @@ impl Sim {
                                 bundle.ack.through
                             );
                         }
-                        let knowledge = bundle.items.iter().map(|i| (i.id, self.history.knowledge(x, i.id))).collect();
-                        let packet = Packet { from: x, to: y, deliver_at: self.now, wire, knowledge, held: false };
+                        let knowledge = bundle
+                            .items
+                            .iter()
+                            .map(|i| (i.id, self.history.knowledge(x, i.id)))
+                            .collect();
+                        let packet = Packet {
+                            from: x,
+                            to: y,
+                            deliver_at: self.now,
+                            wire,
+                            knowledge,
+                            held: false,
+                        };
                         self.net.send(&mut self.rng, &calm, packet, self.now);
                         let due = self.net.due(&mut self.rng, self.now);
                         for p in due {
@@ -314,9 +386,12 @@ impl Sim {
         let heal_bundles = self.net.sent - before.0;
         let heal_bytes = self.net.bytes - before.1;
         let (conflicts, live_messages) = self.judge()?;
-        let bound = 40 * (self.history.op_count() as u64 + 10) * self.cfg.topology.links().len() as u64;
+        let bound =
+            40 * (self.history.op_count() as u64 + 10) * self.cfg.topology.links().len() as u64;
         if heal_bundles > bound {
-            return Err(format!("{heal_bundles} bundles to quiescence after healing (bound {bound})"));
+            return Err(format!(
+                "{heal_bundles} bundles to quiescence after healing (bound {bound})"
+            ));
         }
         Ok(Outcome {
             ops: self.history.op_count(),

@@ -85,8 +85,10 @@ impl Net {
 
     /// Packets due by `now`, in a seeded order (so equal times are delivered in any order).
     pub fn due(&mut self, rng: &mut Rng, now: u64) -> Vec<Packet> {
-        let (mut due, rest): (Vec<Packet>, Vec<Packet>) =
-            self.in_flight.drain(..).partition(|p| !p.held && p.deliver_at <= now);
+        let (mut due, rest): (Vec<Packet>, Vec<Packet>) = self
+            .in_flight
+            .drain(..)
+            .partition(|p| !p.held && p.deliver_at <= now);
         self.in_flight = rest;
         for i in (1..due.len()).rev() {
             let j = rng.below(i as u64 + 1) as usize;

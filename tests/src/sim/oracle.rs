@@ -69,7 +69,10 @@ pub struct ExpectedMailbox {
 
 impl History {
     pub fn new(replicas: usize) -> History {
-        History { know: vec![HashMap::new(); replicas], ..History::default() }
+        History {
+            know: vec![HashMap::new(); replicas],
+            ..History::default()
+        }
     }
 
     /// An operation every replica has from the start (the genesis mailboxes).
@@ -81,14 +84,26 @@ impl History {
     }
 
     /// A user operation by `replica` on `item`.
-    pub fn record(&mut self, replica: usize, item: ItemId, kind: Kind, writes: Vec<(Field, Value)>) -> OpId {
+    pub fn record(
+        &mut self,
+        replica: usize,
+        item: ItemId,
+        kind: Kind,
+        writes: Vec<(Field, Value)>,
+    ) -> OpId {
         let saw = self.know[replica].get(&item).cloned().unwrap_or_default();
         let id = self.push(item, kind, writes, saw);
         self.know[replica].entry(item).or_default().insert(id);
         id
     }
 
-    fn push(&mut self, item: ItemId, kind: Kind, writes: Vec<(Field, Value)>, saw: BTreeSet<OpId>) -> OpId {
+    fn push(
+        &mut self,
+        item: ItemId,
+        kind: Kind,
+        writes: Vec<(Field, Value)>,
+        saw: BTreeSet<OpId>,
+    ) -> OpId {
         let id = self.ops.len() as OpId;
         self.ops.push(Op { writes, saw });
         self.by_item.entry(item).or_default().push(id);
@@ -101,7 +116,10 @@ impl History {
     }
 
     pub fn learn(&mut self, replica: usize, item: ItemId, ops: &BTreeSet<OpId>) {
-        self.know[replica].entry(item).or_default().extend(ops.iter().copied());
+        self.know[replica]
+            .entry(item)
+            .or_default()
+            .extend(ops.iter().copied());
     }
 
     pub fn op_count(&self) -> usize {
@@ -109,7 +127,11 @@ impl History {
     }
 
     pub fn items(&self, kind: Kind) -> Vec<ItemId> {
-        self.by_item.keys().copied().filter(|i| self.kinds.get(i) == Some(&kind)).collect()
+        self.by_item
+            .keys()
+            .copied()
+            .filter(|i| self.kinds.get(i) == Some(&kind))
+            .collect()
     }
 
     /// The writes to `field` of `item` that no other write to it had seen.
@@ -126,7 +148,11 @@ impl History {
             .collect();
         writes
             .iter()
-            .filter(|(op, _)| !writes.iter().any(|(other, _)| self.ops[*other as usize].saw.contains(op)))
+            .filter(|(op, _)| {
+                !writes
+                    .iter()
+                    .any(|(other, _)| self.ops[*other as usize].saw.contains(op))
+            })
             .cloned()
             .collect()
     }
@@ -163,23 +189,29 @@ impl History {
 
     pub fn expect_entry(&self, item: ItemId) -> ExpectedEntry {
         let fields = self.fields(item);
-        let user: Vec<Field> = fields.iter().filter(|f| matches!(f, Field::Location | Field::Flag(_))).cloned().collect();
+        let user: Vec<Field> = fields
+            .iter()
+            .filter(|f| matches!(f, Field::Location | Field::Flag(_)))
+            .cloned()
+            .collect();
         let (removed, contested) = self.removal(item, &user);
-        let mut locations: Vec<MailboxId> = Vec::new();
-        for (_, v) in self.latest(item, &Field::Location) {
-            if let Value::Mailbox(m) = v {
-                if !locations.contains(&m) {
-                    locations.push(m);
-                }
-            }
-        }
+        let locations = distinct(self.latest(item, &Field::Location), |v| match v {
+            Value::Mailbox(m) => Some(m),
+            _ => None,
+        });
         let mut set = BTreeSet::new();
         for f in &fields {
             let Field::Flag(name) = f else { continue };
             let values: BTreeSet<bool> = self
                 .latest(item, f)
                 .into_iter()
-                .filter_map(|(_, v)| if let Value::Bool(b) = v { Some(b) } else { None })
+                .filter_map(|(_, v)| {
+                    if let Value::Bool(b) = v {
+                        Some(b)
+                    } else {
+                        None
+                    }
+                })
                 .collect();
             let on = match values.len() {
                 1 => values.contains(&true),
@@ -190,21 +222,38 @@ impl History {
                 set.insert(name.clone());
             }
         }
-        ExpectedEntry { live: !removed, expunge_conflict: contested, locations, flags: set }
+        ExpectedEntry {
+            live: !removed,
+            expunge_conflict: contested,
+            locations,
+            flags: set,
+        }
     }
 
     pub fn expect_mailbox(&self, item: ItemId) -> ExpectedMailbox {
-        let (removal_wins, removal_contested) = self.removal(item, &[Field::Name, Field::Subscribed]);
-        let mut names = Vec::new();
-        for (_, v) in self.latest(item, &Field::Name) {
-            if let Value::Name(n) = v {
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
+        let (removal_wins, removal_contested) =
+            self.removal(item, &[Field::Name, Field::Subscribed]);
+        let names = distinct(self.latest(item, &Field::Name), |v| match v {
+            Value::Name(n) => Some(n),
+            _ => None,
+        });
+        ExpectedMailbox {
+            removal_wins,
+            removal_contested,
+            names,
         }
-        ExpectedMailbox { removal_wins, removal_contested, names }
     }
+}
+
+/// The distinct values of some latest writes, in write order.
+fn distinct<T: PartialEq>(writes: Vec<(OpId, Value)>, pick: impl Fn(Value) -> Option<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for v in writes.into_iter().filter_map(|(_, v)| pick(v)) {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 /// The conflicts every replica must list, given the oracle and where live messages ended up.
@@ -240,9 +289,15 @@ pub fn expected_conflicts(
                 let base = if m.names.contains(shown) {
                     shown.clone()
                 } else {
-                    shown.strip_suffix(suffix.as_str()).unwrap_or(shown).to_string()
+                    shown
+                        .strip_suffix(suffix.as_str())
+                        .unwrap_or(shown)
+                        .to_string()
                 };
-                by_name.entry(nomamail_core::names::normalize(&base)).or_default().push(item);
+                by_name
+                    .entry(nomamail_core::names::normalize(&base))
+                    .or_default()
+                    .push(item);
             }
         }
     }
