@@ -10,6 +10,10 @@ pub enum Error {
     Store(#[from] rusqlite::Error),
     #[error("store at schema version {found} is newer than this build ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    #[error("store {0} is open for writing elsewhere")]
+    Locked(String),
+    #[error("{0}")]
+    Io(String),
     #[error("store is corrupt: {0}")]
     Corrupt(String),
     #[error("bundle rejected: {0}")]

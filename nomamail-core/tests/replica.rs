@@ -510,3 +510,21 @@ fn mutated_bundles_never_panic_or_corrupt() {
     b.incoming(a.id(), &wire, 0).unwrap();
     assert_eq!(b.entries(INBOX_ID).unwrap().len(), 1);
 }
+
+#[test]
+fn a_store_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.db");
+    let first = Replica::open(&path, ReplicaOptions::new(ReplicaId(1), SEED)).unwrap();
+    assert!(matches!(
+        Replica::open(&path, ReplicaOptions::new(ReplicaId(1), SEED)),
+        Err(nomamail_core::Error::Locked(_))
+    ));
+    drop(first);
+    let again = Replica::open(&path, ReplicaOptions::new(ReplicaId(9), SEED)).unwrap();
+    assert_eq!(
+        again.id(),
+        ReplicaId(1),
+        "an existing store keeps its identity"
+    );
+}

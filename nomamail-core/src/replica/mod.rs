@@ -59,6 +59,8 @@ pub struct Replica {
     /// Highest modification sequence / dot counter used; persisted with every commit.
     clock: u64,
     settings: SyncSettings,
+    /// Held for the life of the replica: the OS releases it when the process dies.
+    _writer_lock: Option<std::fs::File>,
 }
 
 /// The well-known mailboxes every replica of an account creates alike at genesis.
@@ -76,16 +78,37 @@ fn genesis_mailboxes() -> impl Iterator<Item = (u64, &'static str, Option<Specia
 }
 
 impl Replica {
+    /// Opens (or creates) the store at `path`. A store has one writer: a second `open` of the
+    /// same file, from this process or another, fails with `Error::Locked` while this one lives.
     pub fn open(path: &Path, options: ReplicaOptions) -> Result<Replica> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
+                Error::Io(format!(
+                    "{}: {e}",
+                    std::path::Path::new(&lock_path).display()
+                ))
+            })?;
+        lock.try_lock()
+            .map_err(|_| Error::Locked(path.display().to_string()))?;
         let conn = Connection::open(path)?;
-        Self::init(conn, options)
+        Self::init(conn, options, Some(lock))
     }
 
     pub fn open_in_memory(options: ReplicaOptions) -> Result<Replica> {
-        Self::init(Connection::open_in_memory()?, options)
+        Self::init(Connection::open_in_memory()?, options, None)
     }
 
-    fn init(mut conn: Connection, options: ReplicaOptions) -> Result<Replica> {
+    fn init(
+        mut conn: Connection,
+        options: ReplicaOptions,
+        writer_lock: Option<std::fs::File>,
+    ) -> Result<Replica> {
         schema::configure(&conn, options.durability)?;
         schema::migrate(&mut conn)?;
         let stored_id = meta_get(&conn, "replica_id")?;
@@ -96,6 +119,7 @@ impl Replica {
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: options.sync,
             conn,
+            _writer_lock: writer_lock,
         };
         if replica.me == ReplicaId::GENESIS {
             return Err(Error::Corrupt("replica id 0 is reserved".into()));

@@ -111,6 +111,8 @@ pub struct Sim {
     now: u64,
     crashes: u64,
     serial: u64,
+    /// Bytes of every message body appended.
+    raw_bytes: u64,
 }
 
 const FLAG_POOL: [&str; 5] = ["\\Seen", "\\Flagged", "\\Deleted", "$Work", "$Later"];
@@ -186,6 +188,7 @@ impl Sim {
             now: 0,
             crashes: 0,
             serial: 0,
+            raw_bytes: 0,
         })
     }
 

@@ -88,6 +88,7 @@ impl Sim {
             }
         }
         let date = 1_700_000_000 + self.now as i64 / 1000;
+        self.raw_bytes += body.len() as u64;
         let a = self.nodes[r]
             .replica
             .append(mailbox.id, &body, &flags, date, 0)
