@@ -9,7 +9,7 @@ use crate::ids::{BlobHash, Dot, ItemId, MailboxId};
 use crate::reg::Reg;
 use crate::vv::VersionVector;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum SpecialUse {
@@ -91,6 +91,26 @@ pub struct EntryState {
     pub placement: Reg<Placement>,
     pub flags: BTreeMap<String, Reg<bool>>,
     pub removal: Reg<Removal>,
+    /// Places the entry has left (by a move or a renumbering). Clients may have seen it under
+    /// those UIDs, so no other message may take them: grow-only, merged by union.
+    pub vacated: BTreeSet<Placement>,
+}
+
+/// Bound on `vacated` in states from outside: far above what moves produce.
+pub const MAX_VACATED: usize = 4096;
+
+impl EntryState {
+    /// Give the entry a new place; every place it holds now becomes vacated.
+    pub fn set_placement(&mut self, dot: Dot, to: Placement) {
+        let old: Vec<Placement> = self
+            .placement
+            .values()
+            .copied()
+            .filter(|p| *p != to)
+            .collect();
+        self.vacated.extend(old);
+        self.placement.set(dot, to);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +184,7 @@ impl ItemState {
                     }
                 }
                 a.removal.merge(own, &b.removal, theirs);
+                a.vacated.extend(b.vacated.iter().copied());
             }
             _ => return Err(MergeError::KindMismatch(self.id)),
         }
@@ -207,6 +228,8 @@ impl ItemState {
                     })
                     && !e.removal.is_empty()
                     && e.removal.is_well_formed(ctx)
+                    && e.vacated.len() <= MAX_VACATED
+                    && e.vacated.iter().all(|p| p.uid != 0)
             }
         }
     }
@@ -243,6 +266,7 @@ mod tests {
                 ),
                 flags: BTreeMap::new(),
                 removal: Reg::new(dot(1, 1), Removal::Kept),
+                vacated: BTreeSet::new(),
             }),
         }
     }
@@ -268,7 +292,13 @@ mod tests {
                 2 => {
                     let m = ItemId(dot(0, 2 + u64::from(op % 3)));
                     e.mailbox.set(d, m);
-                    e.placement.set(d, Placement { mailbox: m, uid: 5 });
+                    e.set_placement(
+                        d,
+                        Placement {
+                            mailbox: m,
+                            uid: 5 + u64::from(op % 3) as u32,
+                        },
+                    );
                 }
                 _ => e.removal.set(d, Removal::Removed(ctx)),
             }

@@ -49,6 +49,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX entries_by_place ON entries(mailbox, uid);
     CREATE INDEX entries_by_blob ON entries(blob);
     CREATE INDEX entries_removed ON entries(modseq) WHERE removed = 1;
+    -- UIDs entries have left in a mailbox: dead, never to be given to another message
+    CREATE TABLE vacated_uids (
+        mailbox BLOB NOT NULL,
+        uid INTEGER NOT NULL,
+        entry BLOB NOT NULL,
+        PRIMARY KEY (mailbox, uid, entry)
+    );
+    CREATE INDEX vacated_by_entry ON vacated_uids(entry);
     CREATE TABLE blobs (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
     CREATE TABLE partial_blobs (hash BLOB PRIMARY KEY, total INTEGER NOT NULL, data BLOB NOT NULL);
     CREATE TABLE missing_blobs (hash BLOB PRIMARY KEY);

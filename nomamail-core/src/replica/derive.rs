@@ -110,7 +110,8 @@ pub(super) fn settle(tx: &mut Tx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// A live entry must hold a UID no other entry (live or expunged) holds in its mailbox.
+/// A live entry must hold a UID no other entry holds, held or left, in its mailbox; and the
+/// UIDs it left must not be held by another live entry.
 fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let row: Option<(Vec<u8>, Option<u32>, bool)> = tx
         .sql
@@ -123,31 +124,58 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let Some((mailbox, uid, removed)) = row else {
         return Ok(());
     };
-    if removed {
-        return Ok(());
+    for (place_mailbox, place_uid) in vacated_by(tx, id)? {
+        let squatters: Vec<ItemId> = live_at(tx, &place_mailbox, place_uid)?
+            .into_iter()
+            .filter(|other| *other != id)
+            .collect();
+        if let (false, Some(m)) = (squatters.is_empty(), ItemId::from_bytes(&place_mailbox)) {
+            renumber(tx, m, squatters)?;
+        }
     }
     let Some(mailbox_id) = ItemId::from_bytes(&mailbox) else {
         return Ok(());
     };
+    if removed {
+        return Ok(());
+    }
     let clashing: Vec<ItemId> = match uid {
         None => vec![id],
         Some(uid) => {
-            let mut stmt = tx.sql.prepare_cached(
-                "SELECT id, removed FROM entries WHERE mailbox = ?1 AND uid = ?2",
+            let holders: i64 = tx.sql.query_row(
+                "SELECT (SELECT count(*) FROM entries WHERE mailbox = ?1 AND uid = ?2)
+                      + (SELECT count(*) FROM vacated_uids WHERE mailbox = ?1 AND uid = ?2 AND entry != ?3)",
+                params![mailbox, uid, id.to_bytes()],
+                |r| r.get(0),
             )?;
-            let rows: Vec<(Vec<u8>, bool)> = stmt
-                .query_map(params![mailbox, uid], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            if rows.len() < 2 {
+            if holders < 2 {
                 return Ok(());
             }
-            rows.iter()
-                .filter(|(_, removed)| !removed)
-                .filter_map(|(b, _)| ItemId::from_bytes(b))
-                .collect()
+            live_at(tx, &mailbox, uid)?
         }
     };
     renumber(tx, mailbox_id, clashing)
+}
+
+fn vacated_by(tx: &Tx<'_>, id: ItemId) -> Result<Vec<(Vec<u8>, u32)>> {
+    let mut stmt = tx
+        .sql
+        .prepare_cached("SELECT mailbox, uid FROM vacated_uids WHERE entry = ?1")?;
+    let rows = stmt
+        .query_map([id.to_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Live entries placed at `(mailbox, uid)`.
+fn live_at(tx: &Tx<'_>, mailbox: &[u8], uid: u32) -> Result<Vec<ItemId>> {
+    let mut stmt = tx
+        .sql
+        .prepare_cached("SELECT id FROM entries WHERE mailbox = ?1 AND uid = ?2 AND removed = 0")?;
+    let rows: Vec<Vec<u8>> = stmt
+        .query_map(params![mailbox, uid], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows.iter().filter_map(|b| ItemId::from_bytes(b)).collect())
 }
 
 fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result<()> {
@@ -158,7 +186,7 @@ fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result
         let dot = tx.dot();
         st.witness(dot);
         if let crate::item::Body::Entry(e) = &mut st.body {
-            e.placement.set(dot, Placement { mailbox, uid: next });
+            e.set_placement(dot, Placement { mailbox, uid: next });
         }
         tx.save(&st, None)?;
     }
@@ -168,7 +196,8 @@ fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result
 /// One above every UID the mailbox has handed out or seen.
 pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
     let seen: Option<u32> = tx.sql.query_row(
-        "SELECT max(uid) FROM entries WHERE mailbox = ?1",
+        "SELECT max(m) FROM (SELECT max(uid) AS m FROM entries WHERE mailbox = ?1
+                             UNION ALL SELECT max(uid) FROM vacated_uids WHERE mailbox = ?1)",
         [mailbox.to_bytes()],
         |r| r.get(0),
     )?;

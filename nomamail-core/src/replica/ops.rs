@@ -330,7 +330,7 @@ pub(super) fn place_entry(tx: &mut Tx<'_>, mut st: ItemState, dest: MailboxId) -
     st.witness(dot);
     if let Body::Entry(e) = &mut st.body {
         e.mailbox.set(dot, dest);
-        e.placement.set(dot, Placement { mailbox: dest, uid });
+        e.set_placement(dot, Placement { mailbox: dest, uid });
     }
     tx.save(&st, None)?;
     Ok(uid)
@@ -383,6 +383,7 @@ pub(super) fn create_entry(
             placement: Reg::new(dot, Placement { mailbox, uid }),
             flags,
             removal: Reg::new(dot, Removal::Kept),
+            vacated: BTreeSet::new(),
         }),
     };
     // The entry's row is written by `save`, so the next UID handed out in this same

@@ -173,7 +173,7 @@ fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -
     st.witness(dot);
     if let Body::Entry(e) = &mut st.body {
         e.mailbox.set(dot, chosen);
-        e.placement.set(
+        e.set_placement(
             dot,
             Placement {
                 mailbox: chosen,

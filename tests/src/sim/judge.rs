@@ -16,6 +16,17 @@ struct Observed {
 
 impl Sim {
     fn observe(&mut self, r: usize) -> SimResult<Observed> {
+        for m in self.nodes[r]
+            .replica
+            .mailboxes()
+            .map_err(fail("mailboxes"))?
+        {
+            let entries = self.nodes[r]
+                .replica
+                .entries(m.id)
+                .map_err(fail("entries"))?;
+            self.note_uids(r, m.id, &entries)?;
+        }
         let replica = &mut self.nodes[r].replica;
         let mut mailboxes = Vec::new();
         let mut messages = Vec::new();

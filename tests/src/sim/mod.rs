@@ -10,8 +10,12 @@ pub mod oracle;
 
 use crate::rng::Rng;
 use net::{Faults, Net, Packet};
-use nomamail_core::{Durability, Replica, ReplicaId, ReplicaOptions, SyncSettings, codec};
+use nomamail_core::{
+    Durability, EntryInfo, ItemId, MailboxId, Replica, ReplicaId, ReplicaOptions, SyncSettings,
+    codec,
+};
 use oracle::{Field, History, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +117,9 @@ pub struct Sim {
     serial: u64,
     /// Bytes of every message body appended.
     raw_bytes: u64,
+    /// What each replica has shown under each (mailbox, UID): a client that cached it must
+    /// never see another message there.
+    shown_uids: HashMap<(usize, MailboxId, u32), ItemId>,
 }
 
 const FLAG_POOL: [&str; 5] = ["\\Seen", "\\Flagged", "\\Deleted", "$Work", "$Later"];
@@ -189,6 +196,7 @@ impl Sim {
             crashes: 0,
             serial: 0,
             raw_bytes: 0,
+            shown_uids: HashMap::new(),
         })
     }
 
@@ -294,6 +302,23 @@ impl Sim {
         for (item, ops) in &p.knowledge {
             if !report.stale.contains(item) {
                 self.history.learn(p.to, *item, ops);
+            }
+        }
+        Ok(())
+    }
+
+    /// Remember what replica `r` shows in a mailbox; fail if a UID it showed before now
+    /// names another message.
+    fn note_uids(&mut self, r: usize, mailbox: MailboxId, entries: &[EntryInfo]) -> SimResult<()> {
+        for e in entries {
+            let first = *self.shown_uids.entry((r, mailbox, e.uid)).or_insert(e.id);
+            if first != e.id {
+                return Err(format!(
+                    "{} reused UID {} in mailbox {mailbox}: first {first}, now {}",
+                    self.name(r),
+                    e.uid,
+                    e.id
+                ));
             }
         }
         Ok(())
