@@ -91,24 +91,19 @@ pub struct EntryState {
     pub placement: Reg<Placement>,
     pub flags: BTreeMap<String, Reg<bool>>,
     pub removal: Reg<Removal>,
-    /// Places the entry has left (by a move or a renumbering). Clients may have seen it under
-    /// those UIDs, so no other message may take them: grow-only, merged by union.
-    pub vacated: BTreeSet<Placement>,
+    /// Every place the entry has been given, on any replica. Some replica's clients may have
+    /// seen it under each of these UIDs, so every one but its current place is dead for other
+    /// messages. Grow-only, merged by union; always holds every `placement` sibling.
+    pub placements: BTreeSet<Placement>,
 }
 
-/// Bound on `vacated` in states from outside: far above what moves produce.
-pub const MAX_VACATED: usize = 4096;
+/// Bound on `placements` in states from outside: far above what moves produce.
+pub const MAX_PLACEMENTS: usize = 4096;
 
 impl EntryState {
-    /// Give the entry a new place; every place it holds now becomes vacated.
+    /// Give the entry a new place.
     pub fn set_placement(&mut self, dot: Dot, to: Placement) {
-        let old: Vec<Placement> = self
-            .placement
-            .values()
-            .copied()
-            .filter(|p| *p != to)
-            .collect();
-        self.vacated.extend(old);
+        self.placements.insert(to);
         self.placement.set(dot, to);
     }
 }
@@ -184,7 +179,7 @@ impl ItemState {
                     }
                 }
                 a.removal.merge(own, &b.removal, theirs);
-                a.vacated.extend(b.vacated.iter().copied());
+                a.placements.extend(b.placements.iter().copied());
             }
             _ => return Err(MergeError::KindMismatch(self.id)),
         }
@@ -228,8 +223,8 @@ impl ItemState {
                     })
                     && !e.removal.is_empty()
                     && e.removal.is_well_formed(ctx)
-                    && e.vacated.len() <= MAX_VACATED
-                    && e.vacated.iter().all(|p| p.uid != 0)
+                    && e.placements.len() <= MAX_PLACEMENTS
+                    && e.placement.values().all(|p| e.placements.contains(p))
             }
         }
     }
@@ -266,7 +261,12 @@ mod tests {
                 ),
                 flags: BTreeMap::new(),
                 removal: Reg::new(dot(1, 1), Removal::Kept),
-                vacated: BTreeSet::new(),
+                placements: [Placement {
+                    mailbox: mbox,
+                    uid: 1,
+                }]
+                .into_iter()
+                .collect(),
             }),
         }
     }

@@ -187,7 +187,7 @@ mod tests {
             placement: Reg::new(dot(1, 1), Placement { mailbox: m, uid: 4 }),
             flags: BTreeMap::new(),
             removal: Reg::new(dot(1, 1), Removal::Kept),
-            vacated: Default::default(),
+            placements: [Placement { mailbox: m, uid: 4 }].into_iter().collect(),
         }
     }
 

@@ -534,15 +534,22 @@ fn a_uid_left_by_a_move_is_never_given_to_another_message() {
     let (mut a, mut b) = pair();
     let work = a.create_mailbox("Work").unwrap();
     sync(&mut a, &mut b);
-    let e = a.append(INBOX_ID, &msg("seen at uid 1 on a"), &[], 0, 0).unwrap();
+    let e = a
+        .append(INBOX_ID, &msg("seen at uid 1 on a"), &[], 0, 0)
+        .unwrap();
     a.move_to(&[e.id], work).unwrap();
-    let f = b.append(INBOX_ID, &msg("given uid 1 on b"), &[], 0, 0).unwrap();
+    let f = b
+        .append(INBOX_ID, &msg("given uid 1 on b"), &[], 0, 0)
+        .unwrap();
     assert_eq!((e.uid, f.uid), (1, 1));
     sync(&mut a, &mut b);
     for r in [&a, &b] {
         let inbox = listing(r, "INBOX");
         assert_eq!(inbox.len(), 1);
-        assert!(inbox[0].0 > 1, "a client of a cached UID 1 as another message: {inbox:?}");
+        assert!(
+            inbox[0].0 > 1,
+            "a client of a cached UID 1 as another message: {inbox:?}"
+        );
     }
     assert_eq!(listing(&a, "INBOX"), listing(&b, "INBOX"));
 }

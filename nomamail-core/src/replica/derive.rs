@@ -56,6 +56,18 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
         ],
     )?;
     tx.sql
+        .execute("DELETE FROM vacated_uids WHERE entry = ?1", [id])?;
+    let current = view.uid.map(|uid| Placement {
+        mailbox: view.mailbox,
+        uid,
+    });
+    for place in e.placements.iter().filter(|p| Some(**p) != current) {
+        tx.sql.execute(
+            "INSERT OR IGNORE INTO vacated_uids (mailbox, uid, entry) VALUES (?1, ?2, ?3)",
+            params![place.mailbox.to_bytes(), place.uid, id],
+        )?;
+    }
+    tx.sql
         .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
     if view.expunge_contested {
         add_conflict(tx, "expunge", state.id)?;

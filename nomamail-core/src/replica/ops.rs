@@ -383,7 +383,7 @@ pub(super) fn create_entry(
             placement: Reg::new(dot, Placement { mailbox, uid }),
             flags,
             removal: Reg::new(dot, Removal::Kept),
-            vacated: BTreeSet::new(),
+            placements: [Placement { mailbox, uid }].into_iter().collect(),
         }),
     };
     // The entry's row is written by `save`, so the next UID handed out in this same

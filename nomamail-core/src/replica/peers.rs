@@ -155,6 +155,8 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
         tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
         tx.sql
             .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+        tx.sql
+            .execute("DELETE FROM vacated_uids WHERE entry = ?1", [id])?;
         if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
             blobs::retire_if_unreferenced(tx, BlobHash(hash), now_ms)?;
         }

@@ -158,16 +158,13 @@ fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -
             choice: format!("{chosen}"),
         });
     }
-    let uid = e
-        .placement
-        .values()
-        .filter(|p| p.mailbox == chosen)
-        .map(|p| p.uid)
-        .max();
+    // Where the message is shown now it keeps its UID; anywhere else it gets a fresh one,
+    // since clients there saw it leave.
+    let shown = entry_view(e);
     let template = EntryTemplate::copy_of(e);
-    let uid = match uid {
-        Some(uid) => uid,
-        None => super::derive::next_free_uid(tx, chosen)?,
+    let uid = match (shown.mailbox == chosen, shown.uid) {
+        (true, Some(uid)) => uid,
+        _ => super::derive::next_free_uid(tx, chosen)?,
     };
     let dot = tx.dot();
     st.witness(dot);

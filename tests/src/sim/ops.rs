@@ -40,12 +40,12 @@ impl Sim {
         let boxes = self.mailboxes(r)?;
         let mut all = Vec::new();
         for m in &boxes {
-            all.extend(
-                self.nodes[r]
-                    .replica
-                    .entries(m.id)
-                    .map_err(fail("entries"))?,
-            );
+            let entries = self.nodes[r]
+                .replica
+                .entries(m.id)
+                .map_err(fail("entries"))?;
+            self.note_uids(r, m.id, &entries)?;
+            all.extend(entries);
         }
         Ok(self.rng.pick(&all).cloned())
     }
