@@ -52,6 +52,13 @@ pub enum Error {
     NoSuchConflict(String),
     #[error("choice {choice} does not fit conflict {conflict}")]
     BadChoice { conflict: String, choice: String },
+    #[error(
+        "a message may carry at most {} distinct flags",
+        crate::flags::MAX_FLAGS_PER_MESSAGE
+    )]
+    TooManyFlags,
+    #[error("mailbox {0} has run out of UIDs")]
+    MailboxFull(MailboxId),
     #[error("message too large: {0} bytes")]
     MessageTooLarge(usize),
     #[error("item {0} has an unexpected kind")]

@@ -97,8 +97,14 @@ pub struct EntryState {
     pub placements: BTreeSet<Placement>,
 }
 
-/// Bound on `placements` in states from outside: far above what moves produce.
-pub const MAX_PLACEMENTS: usize = 4096;
+/// Bounds on states from outside. Local writes stay far below them (see `flags` and
+/// `replica::ops`), and merging states within them stays within them for any realistic number
+/// of replicas, so a merged state is never refused by a peer.
+pub const MAX_PLACEMENTS: usize = 1 << 16;
+pub const MAX_FLAG_REGISTERS: usize = 1 << 14;
+/// The highest UID handed out. IMAP allows up to 2^32-1; stopping at 2^31 leaves room so that
+/// no renumbering can overflow, whatever a peer sends.
+pub const MAX_UID: u32 = 1 << 31;
 
 impl EntryState {
     /// Give the entry a new place.
@@ -210,14 +216,14 @@ impl ItemState {
                     && !m.removal.is_empty()
                     && m.removal.is_well_formed(ctx)
                     && m.uidvalidity != 0
-                    && m.uidnext >= 1
+                    && (1..=MAX_UID).contains(&m.uidnext)
             }
             Body::Entry(e) => {
                 !e.mailbox.is_empty()
                     && e.mailbox.is_well_formed(ctx)
                     && e.placement.is_well_formed(ctx)
-                    && e.placement.values().all(|p| p.uid != 0)
-                    && e.flags.len() <= crate::flags::MAX_FLAGS_PER_MESSAGE
+                    && e.placements.iter().all(|p| (1..MAX_UID).contains(&p.uid))
+                    && e.flags.len() <= MAX_FLAG_REGISTERS
                     && e.flags.iter().all(|(k, r)| {
                         crate::flags::is_valid_flag(k) && !r.is_empty() && r.is_well_formed(ctx)
                     })

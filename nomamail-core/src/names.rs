@@ -17,7 +17,8 @@ pub fn is_valid_mailbox_name(name: &str) -> bool {
 pub fn normalize(name: &str) -> String {
     if name.eq_ignore_ascii_case("INBOX") {
         "INBOX".to_string()
-    } else if name.len() > 6 && name[..6].eq_ignore_ascii_case("INBOX/") {
+    } else if name.len() > 6 && name.as_bytes()[..6].eq_ignore_ascii_case(b"INBOX/") {
+        // The first six bytes are ASCII here, so byte 5 is a character boundary.
         format!("INBOX{}", &name[5..])
     } else {
         name.to_string()
@@ -46,6 +47,8 @@ mod tests {
         assert_eq!(normalize("inbox"), "INBOX");
         assert_eq!(normalize("Inbox/Sub"), "INBOX/Sub");
         assert_eq!(normalize("Inboxes"), "Inboxes");
+        assert_eq!(normalize("Work – Projects"), "Work – Projects");
+        assert_eq!(normalize("aÄÄÄ"), "aÄÄÄ");
         assert!(is_below("a/b", "a") && !is_below("ab", "a") && !is_below("a", "a"));
     }
 }

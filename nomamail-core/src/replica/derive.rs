@@ -22,14 +22,25 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
     };
     let view = entry_view(e);
     let id = state.id.to_bytes();
-    let old_mailbox: Option<Vec<u8>> = tx
+    let old_place: Option<(Vec<u8>, Option<u32>, bool)> = tx
         .sql
-        .query_row("SELECT mailbox FROM entries WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT mailbox, uid, removed FROM entries WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    if let Some(old) = old_mailbox.as_deref().and_then(ItemId::from_bytes) {
+    if let Some(old) = old_place
+        .as_ref()
+        .and_then(|(m, _, _)| ItemId::from_bytes(m))
+    {
         tx.touched_mailboxes.insert(old);
+    }
+    // New here, moved here, or back from an expunge its clients already saw: to them it is a
+    // message arriving now.
+    let new_place = (view.mailbox.to_bytes().to_vec(), view.uid, false);
+    if !view.removed && old_place.as_ref() != Some(&new_place) {
+        tx.arrived.insert(state.id);
     }
     tx.touched_mailboxes.insert(view.mailbox);
     let flags = view
@@ -57,7 +68,8 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
     )?;
     tx.sql
         .execute("DELETE FROM vacated_uids WHERE entry = ?1", [id])?;
-    let current = view.uid.map(|uid| Placement {
+    // An expunged message's own UID is as dead as the ones it left.
+    let current = view.uid.filter(|_| !view.removed).map(|uid| Placement {
         mailbox: view.mailbox,
         uid,
     });
@@ -151,6 +163,14 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     if removed {
         return Ok(());
     }
+    // A message must not appear below a UIDNEXT clients may already have seen: they fetch
+    // `UID n:*` from there and would never learn of it.
+    if let (true, Some(uid)) = (tx.arrived.contains(&id), uid)
+        && uidnext_before(tx, mailbox_id)?.is_some_and(|next| uid < next)
+    {
+        tx.arrived.remove(&id);
+        return renumber(tx, mailbox_id, vec![id]);
+    }
     let clashing: Vec<ItemId> = match uid {
         None => vec![id],
         Some(uid) => {
@@ -167,6 +187,22 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
         }
     };
     renumber(tx, mailbox_id, clashing)
+}
+
+fn uidnext_before(tx: &mut Tx<'_>, mailbox: MailboxId) -> Result<Option<u32>> {
+    if let Some(known) = tx.uidnext_before.get(&mailbox) {
+        return Ok(*known);
+    }
+    let shown: Option<u32> = tx
+        .sql
+        .query_row(
+            "SELECT uidnext FROM mailboxes WHERE id = ?1",
+            [mailbox.to_bytes()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    tx.uidnext_before.insert(mailbox, shown);
+    Ok(shown)
 }
 
 fn vacated_by(tx: &Tx<'_>, id: ItemId) -> Result<Vec<(Vec<u8>, u32)>> {
@@ -217,7 +253,11 @@ pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
         Some(st) => st.as_mailbox().map_or(1, |m| m.uidnext),
         None => 1,
     };
-    Ok(state_next.max(seen.map_or(1, |u| u.saturating_add(1))))
+    let next = state_next.max(seen.map_or(1, |u| u.saturating_add(1)));
+    if next >= crate::item::MAX_UID {
+        return Err(crate::error::Error::MailboxFull(mailbox));
+    }
+    Ok(next)
 }
 
 fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {

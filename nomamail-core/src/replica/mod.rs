@@ -168,6 +168,8 @@ impl Replica {
             touched_entries: BTreeSet::new(),
             touched_mailboxes: BTreeSet::new(),
             names_dirty: false,
+            arrived: BTreeSet::new(),
+            uidnext_before: Default::default(),
         };
         let out = f(&mut tx)?;
         derive::settle(&mut tx)?;
@@ -199,6 +201,8 @@ impl Replica {
             touched_entries: BTreeSet::new(),
             touched_mailboxes: BTreeSet::new(),
             names_dirty: false,
+            arrived: BTreeSet::new(),
+            uidnext_before: Default::default(),
         })
     }
 
@@ -266,6 +270,10 @@ pub(crate) struct Tx<'c> {
     touched_entries: BTreeSet<ItemId>,
     touched_mailboxes: BTreeSet<ItemId>,
     names_dirty: bool,
+    /// Entries that took a new place in this transaction.
+    arrived: BTreeSet<ItemId>,
+    /// Each mailbox's UIDNEXT as clients could see it before this transaction.
+    uidnext_before: std::collections::HashMap<MailboxId, Option<u32>>,
 }
 
 impl Tx<'_> {

@@ -144,6 +144,10 @@ impl Replica {
                     FlagOp::Remove => current.difference(&given).cloned().collect(),
                     FlagOp::Replace => given.clone(),
                 };
+                let new_keys = wanted.iter().filter(|f| !e.flags.contains_key(*f)).count();
+                if new_keys > 0 && e.flags.len() + new_keys > flags::MAX_FLAGS_PER_MESSAGE {
+                    return Err(Error::TooManyFlags);
+                }
                 let changed: Vec<(String, bool)> = current
                     .symmetric_difference(&wanted)
                     .map(|f| (f.clone(), wanted.contains(f)))
@@ -221,6 +225,9 @@ fn checked_name(name: &str) -> Result<String> {
 }
 
 fn checked_flags(given: &[String]) -> Result<BTreeSet<String>> {
+    if given.len() > flags::MAX_FLAGS_PER_MESSAGE {
+        return Err(Error::TooManyFlags);
+    }
     given
         .iter()
         .map(|f| {

@@ -15,7 +15,8 @@ pub(super) struct PeerState {
     pub acked: u64,
     /// Our modseq through which we have sent (maybe not yet acknowledged).
     pub sent: u64,
-    pub last_send_at: Option<u64>,
+    /// When the oldest change still unacknowledged was sent (or acks last made progress).
+    pub unacked_since: Option<u64>,
     /// Our bundle counter towards the peer.
     pub generation: u64,
     /// The peer's modseq through which we have applied every change it sent.
@@ -135,15 +136,18 @@ pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
 }
 
 /// Expunged entries every known peer has acknowledged are forgotten, and their blobs retired
-/// when nothing else uses them. Mailbox tombstones are kept: they are few and small, and mail
-/// a peer added concurrently to a deleted mailbox must find the mailbox to bring it back.
+/// when nothing else uses them. Kept: mailbox tombstones (few and small; mail a peer added
+/// concurrently to a deleted mailbox must find the mailbox to bring it back), and tombstones
+/// this replica holds only as a shadow (`origin` 0, never sent): a peer's acknowledgement says
+/// nothing about whether it has that removal, so the shadow must outlive any live copy.
 pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Result<()> {
     let peers = all(tx)?;
     let horizon = peers.iter().map(|(_, s)| s.acked).min().unwrap_or(tx.clock);
     let doomed: Vec<(Vec<u8>, Vec<u8>)> = {
-        let mut stmt = tx
-            .sql
-            .prepare_cached("SELECT id, blob FROM entries WHERE removed = 1 AND modseq <= ?1")?;
+        let mut stmt = tx.sql.prepare_cached(
+            "SELECT e.id, e.blob FROM entries e JOIN items i ON i.id = e.id
+                 WHERE e.removed = 1 AND e.modseq <= ?1 AND coalesce(i.origin, -1) != 0",
+        )?;
         stmt.query_map([horizon as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };

@@ -104,8 +104,11 @@ impl Replica {
             let retransmit_due = |at: Option<u64>| {
                 at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms)
             };
-            if ps.sent > ps.acked && retransmit_due(ps.last_send_at) {
+            // Counted from the oldest unacknowledged send, not the latest: a steady stream of
+            // new changes must not put off resending a lost one.
+            if ps.sent > ps.acked && retransmit_due(ps.unacked_since) {
                 ps.sent = ps.acked;
+                ps.unacked_since = None;
             }
             let mut budget = max_bytes.saturating_sub(ENVELOPE_RESERVE);
             loop {
@@ -193,6 +196,8 @@ struct Plan {
     high: u64,
     range_advanced: bool,
     served: Vec<Served>,
+    /// Blobs of the entries in this bundle: queued for the peer even if no byte of them fit.
+    pushed: Vec<BlobHash>,
 }
 
 fn build(
@@ -270,6 +275,7 @@ fn build(
             high,
             range_advanced,
             served,
+            pushed,
         },
     ))
 }
@@ -351,6 +357,14 @@ fn commit_plan(
     now_ms: u64,
     wire_len: usize,
 ) -> Result<()> {
+    for hash in &plan.pushed {
+        if let Some(total) = blobs::len(tx, *hash)? {
+            tx.sql.execute(
+                "INSERT OR IGNORE INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, 0, ?3, NULL)",
+                params![peer.0 as i64, hash.0, total as i64],
+            )?;
+        }
+    }
     for (hash, have, total) in &plan.served {
         tx.sql.execute(
             "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -360,7 +374,7 @@ fn commit_plan(
     }
     if plan.range_advanced {
         ps.sent = plan.high;
-        ps.last_send_at = Some(now_ms);
+        ps.unacked_since.get_or_insert(now_ms);
     }
     if !bundle.ack.wants.is_empty() {
         ps.last_wants_at = Some(now_ms);
@@ -387,7 +401,10 @@ fn apply(
     if bundle.ack.through > tx.clock {
         return Err(Error::AckFromTheFuture(bundle.ack.through));
     }
-    ps.acked = ps.acked.max(bundle.ack.through);
+    if bundle.ack.through > ps.acked {
+        ps.acked = bundle.ack.through;
+        ps.unacked_since = (ps.sent > ps.acked).then_some(now_ms);
+    }
     ps.sent = ps.sent.max(ps.acked);
     take_wants(tx, peer, &bundle.ack, now_ms, retransmit_after_ms)?;
 

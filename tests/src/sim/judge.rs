@@ -25,7 +25,7 @@ impl Sim {
                 .replica
                 .entries(m.id)
                 .map_err(fail("entries"))?;
-            self.note_uids(r, m.id, &entries)?;
+            self.note_uids(r, &m, &entries)?;
         }
         let replica = &mut self.nodes[r].replica;
         let mut mailboxes = Vec::new();

@@ -11,8 +11,8 @@ pub mod oracle;
 use crate::rng::Rng;
 use net::{Faults, Net, Packet};
 use nomamail_core::{
-    Durability, EntryInfo, ItemId, MailboxId, Replica, ReplicaId, ReplicaOptions, SyncSettings,
-    codec,
+    Durability, EntryInfo, ItemId, MailboxId, MailboxInfo, Replica, ReplicaId, ReplicaOptions,
+    SyncSettings, codec,
 };
 use oracle::{Field, History, Value};
 use std::collections::HashMap;
@@ -120,6 +120,7 @@ pub struct Sim {
     /// What each replica has shown under each (mailbox, UID): a client that cached it must
     /// never see another message there.
     shown_uids: HashMap<(usize, MailboxId, u32), ItemId>,
+    shown_uidnext: HashMap<(usize, MailboxId), u32>,
 }
 
 const FLAG_POOL: [&str; 5] = ["\\Seen", "\\Flagged", "\\Deleted", "$Work", "$Later"];
@@ -197,6 +198,7 @@ impl Sim {
             serial: 0,
             raw_bytes: 0,
             shown_uids: HashMap::new(),
+            shown_uidnext: HashMap::new(),
         })
     }
 
@@ -307,20 +309,47 @@ impl Sim {
         Ok(())
     }
 
-    /// Remember what replica `r` shows in a mailbox; fail if a UID it showed before now
-    /// names another message.
-    fn note_uids(&mut self, r: usize, mailbox: MailboxId, entries: &[EntryInfo]) -> SimResult<()> {
+    /// Remember what replica `r` shows in a mailbox, as a client caching it would; fail if a
+    /// UID it showed before now names another message, or if a message it never showed
+    /// appears below a UIDNEXT it showed (a client fetching `UID n:*` would miss it).
+    fn note_uids(
+        &mut self,
+        r: usize,
+        mailbox: &MailboxInfo,
+        entries: &[EntryInfo],
+    ) -> SimResult<()> {
+        let floor = self
+            .shown_uidnext
+            .get(&(r, mailbox.id))
+            .copied()
+            .unwrap_or(0);
         for e in entries {
-            let first = *self.shown_uids.entry((r, mailbox, e.uid)).or_insert(e.id);
-            if first != e.id {
-                return Err(format!(
-                    "{} reused UID {} in mailbox {mailbox}: first {first}, now {}",
-                    self.name(r),
-                    e.uid,
-                    e.id
-                ));
+            match self.shown_uids.get(&(r, mailbox.id, e.uid)) {
+                Some(first) if *first != e.id => {
+                    return Err(format!(
+                        "{} reused UID {} in {}: first {first}, now {}",
+                        self.name(r),
+                        e.uid,
+                        mailbox.name,
+                        e.id
+                    ));
+                }
+                Some(_) => {}
+                None if e.uid < floor => {
+                    return Err(format!(
+                        "{}: message {} appeared at UID {} in {} below the UIDNEXT {floor} shown before",
+                        self.name(r),
+                        e.id,
+                        e.uid,
+                        mailbox.name
+                    ));
+                }
+                None => {
+                    self.shown_uids.insert((r, mailbox.id, e.uid), e.id);
+                }
             }
         }
+        self.shown_uidnext.insert((r, mailbox.id), mailbox.uidnext);
         Ok(())
     }
 

@@ -44,7 +44,7 @@ impl Sim {
                 .replica
                 .entries(m.id)
                 .map_err(fail("entries"))?;
-            self.note_uids(r, m.id, &entries)?;
+            self.note_uids(r, m, &entries)?;
             all.extend(entries);
         }
         Ok(self.rng.pick(&all).cloned())
