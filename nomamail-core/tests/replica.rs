@@ -553,3 +553,67 @@ fn a_uid_left_by_a_move_is_never_given_to_another_message() {
     }
     assert_eq!(listing(&a, "INBOX"), listing(&b, "INBOX"));
 }
+
+#[test]
+fn a_lost_bundle_is_resent_even_while_new_changes_keep_flowing() {
+    let (mut a, mut b) = pair();
+    a.append(INBOX_ID, &msg("lost at first"), &[], 0, 0).unwrap();
+    let lost = a.outgoing(b.id(), 0, 1 << 20).unwrap();
+    assert!(lost.is_some(), "the first bundle existed and was lost");
+    // A new change every minute for an hour, each delivered, acks flowing back.
+    for minute in 1..=60u64 {
+        let now = minute * 60_000;
+        a.append(INBOX_ID, &msg(&format!("minute {minute}")), &[], 0, 0).unwrap();
+        flow(&mut a, &mut b, now);
+        flow(&mut b, &mut a, now);
+    }
+    let subjects: Vec<String> = listing(&b, "INBOX").into_iter().map(|l| l.1).collect();
+    assert!(subjects.contains(&"lost at first".to_string()), "{subjects:?}");
+    assert_eq!(subjects.len(), 61);
+}
+
+#[test]
+fn a_message_cannot_collect_flags_without_bound() {
+    let (mut a, _) = pair();
+    let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
+    let many: Vec<String> = (0..300).map(|i| format!("$k{i}")).collect();
+    assert!(matches!(
+        a.store_flags(&[m.id], FlagOp::Add, &many),
+        Err(nomamail_core::Error::TooManyFlags)
+    ));
+    assert!(listing(&a, "INBOX")[0].2.is_empty(), "nothing applied");
+}
+
+#[test]
+fn a_bundle_with_a_uid_near_the_limit_is_refused_whole() {
+    let (mut a, mut b) = pair();
+    a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
+    let wire = a.outgoing(b.id(), 0, 1 << 20).unwrap().unwrap();
+    let mut bundle = nomamail_core::codec::decode(&wire).unwrap();
+    for item in &mut bundle.items {
+        if let nomamail_core::item::Body::Entry(e) = &mut item.body {
+            let mut p = *e.placement.latest().unwrap();
+            p.uid = u32::MAX;
+            e.placements.insert(p);
+            e.placement = nomamail_core::reg::Reg::new(item.id.0, p);
+        }
+    }
+    let forged = nomamail_core::codec::encode(&bundle).unwrap();
+    assert!(b.incoming(a.id(), &forged, 0).is_err());
+    assert!(b.entries(INBOX_ID).unwrap().is_empty());
+    assert_eq!(b.mailbox_named("INBOX").unwrap().uidnext, 1);
+}
+
+#[test]
+fn a_message_kept_after_an_expunge_its_clients_saw_comes_back_under_a_new_uid() {
+    let (mut a, mut b) = pair();
+    let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
+    sync(&mut a, &mut b);
+    a.expunge(&[m.id]).unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"])).unwrap();
+    sync(&mut a, &mut b);
+    let la = listing(&a, "INBOX");
+    assert_eq!(la.len(), 1);
+    assert!(la[0].0 > m.uid, "a's clients saw UID {} expunged: {la:?}", m.uid);
+    assert_eq!(la, listing(&b, "INBOX"));
+}
