@@ -58,7 +58,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX vacated_by_entry ON vacated_uids(entry);
     CREATE TABLE blobs (hash BLOB PRIMARY KEY, data BLOB NOT NULL);
-    CREATE TABLE partial_blobs (hash BLOB PRIMARY KEY, total INTEGER NOT NULL, data BLOB NOT NULL);
+    -- a blob arriving in chunks: its contiguous prefix, one row per chunk, joined once complete
+    CREATE TABLE partial_blobs (hash BLOB PRIMARY KEY, total INTEGER NOT NULL, have INTEGER NOT NULL);
+    CREATE TABLE partial_chunks (
+        hash BLOB NOT NULL,
+        offset INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (hash, offset)
+    );
     CREATE TABLE missing_blobs (hash BLOB PRIMARY KEY);
     -- bodies of purged messages, kept a while for a concurrent change still on its way
     CREATE TABLE retired_blobs (hash BLOB PRIMARY KEY, since INTEGER NOT NULL);

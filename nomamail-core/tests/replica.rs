@@ -557,18 +557,23 @@ fn a_uid_left_by_a_move_is_never_given_to_another_message() {
 #[test]
 fn a_lost_bundle_is_resent_even_while_new_changes_keep_flowing() {
     let (mut a, mut b) = pair();
-    a.append(INBOX_ID, &msg("lost at first"), &[], 0, 0).unwrap();
+    a.append(INBOX_ID, &msg("lost at first"), &[], 0, 0)
+        .unwrap();
     let lost = a.outgoing(b.id(), 0, 1 << 20).unwrap();
     assert!(lost.is_some(), "the first bundle existed and was lost");
     // A new change every minute for an hour, each delivered, acks flowing back.
     for minute in 1..=60u64 {
         let now = minute * 60_000;
-        a.append(INBOX_ID, &msg(&format!("minute {minute}")), &[], 0, 0).unwrap();
+        a.append(INBOX_ID, &msg(&format!("minute {minute}")), &[], 0, 0)
+            .unwrap();
         flow(&mut a, &mut b, now);
         flow(&mut b, &mut a, now);
     }
     let subjects: Vec<String> = listing(&b, "INBOX").into_iter().map(|l| l.1).collect();
-    assert!(subjects.contains(&"lost at first".to_string()), "{subjects:?}");
+    assert!(
+        subjects.contains(&"lost at first".to_string()),
+        "{subjects:?}"
+    );
     assert_eq!(subjects.len(), 61);
 }
 
@@ -610,10 +615,29 @@ fn a_message_kept_after_an_expunge_its_clients_saw_comes_back_under_a_new_uid() 
     let m = a.append(INBOX_ID, &msg("x"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
     a.expunge(&[m.id]).unwrap();
-    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"])).unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"]))
+        .unwrap();
     sync(&mut a, &mut b);
     let la = listing(&a, "INBOX");
     assert_eq!(la.len(), 1);
-    assert!(la[0].0 > m.uid, "a's clients saw UID {} expunged: {la:?}", m.uid);
+    assert!(
+        la[0].0 > m.uid,
+        "a's clients saw UID {} expunged: {la:?}",
+        m.uid
+    );
     assert_eq!(la, listing(&b, "INBOX"));
+}
+
+#[test]
+fn byte_ranges_of_a_message_match_its_bytes() {
+    let (mut a, _) = pair();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let m = a.append(INBOX_ID, &body, &[], 0, 0).unwrap();
+    for (offset, len) in [(0u64, 10u64), (199_990, 100), (12_345, 67_890), (200_000, 5), (500_000, 1)] {
+        let got = a.message_range(m.id, offset, len).unwrap();
+        let start = (offset as usize).min(body.len());
+        let end = (start + len as usize).min(body.len());
+        assert_eq!(got, body[start..end], "range {offset}+{len}");
+    }
+    assert_eq!(a.message(m.id).unwrap(), body);
 }

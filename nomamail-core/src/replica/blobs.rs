@@ -4,7 +4,7 @@
 use super::Tx;
 use super::derive::blob_needed;
 use crate::bundle::{Chunk, Want};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ids::BlobHash;
 use rusqlite::{OptionalExtension, params};
 
@@ -38,25 +38,37 @@ pub(super) fn len(tx: &Tx<'_>, hash: BlobHash) -> Result<Option<u64>> {
         .map(|n| n as u64))
 }
 
-pub(super) fn read_range(
-    tx: &Tx<'_>,
+/// `len` bytes of a stored blob from `offset` (fewer at its end), read incrementally so a
+/// chunk of a large message does not load the whole message.
+pub(crate) fn read_range(
+    conn: &rusqlite::Connection,
     hash: BlobHash,
     offset: u64,
     len: u64,
 ) -> Result<Option<Vec<u8>>> {
-    Ok(tx
-        .sql
-        .query_row(
-            "SELECT substr(data, ?2, ?3) FROM blobs WHERE hash = ?1",
-            params![hash.0, offset as i64 + 1, len as i64],
-            |r| r.get(0),
-        )
-        .optional()?)
+    use std::io::{Read, Seek, SeekFrom};
+    let rowid: Option<i64> = conn
+        .query_row("SELECT rowid FROM blobs WHERE hash = ?1", [hash.0], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(rowid) = rowid else { return Ok(None) };
+    let mut blob = conn.blob_open(rusqlite::MAIN_DB, c"blobs", c"data", rowid, true)?;
+    let size = blob.len() as u64;
+    let start = offset.min(size);
+    let take = len.min(size - start);
+    let io = |e: std::io::Error| Error::Io(format!("reading blob: {e}"));
+    blob.seek(SeekFrom::Start(start)).map_err(io)?;
+    let mut out = vec![0; take as usize];
+    blob.read_exact(&mut out).map_err(io)?;
+    Ok(Some(out))
 }
 
 fn forget_partial(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
     tx.sql
         .execute("DELETE FROM partial_blobs WHERE hash = ?1", [hash.0])?;
+    tx.sql
+        .execute("DELETE FROM partial_chunks WHERE hash = ?1", [hash.0])?;
     tx.sql
         .execute("DELETE FROM missing_blobs WHERE hash = ?1", [hash.0])?;
     Ok(())
@@ -76,53 +88,75 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
     if has(tx, chunk.hash)? {
         return Ok(ChunkOutcome::Ignored);
     }
-    let partial: Option<(i64, Vec<u8>)> = tx
+    let partial: Option<(i64, i64)> = tx
         .sql
         .query_row(
-            "SELECT total, data FROM partial_blobs WHERE hash = ?1",
+            "SELECT total, have FROM partial_blobs WHERE hash = ?1",
             [chunk.hash.0],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let mut data = match partial {
-        Some((total, data)) if total as u64 == chunk.total => data,
-        _ => Vec::new(),
+    let have = match partial {
+        Some((total, have)) if total as u64 == chunk.total => have as u64,
+        Some(_) => {
+            // Another size for the same hash: at most one is right, so start over.
+            forget_partial(tx, chunk.hash)?;
+            0
+        }
+        None => 0,
     };
-    let have = data.len() as u64;
     let end = chunk.offset + chunk.data.len() as u64;
     if chunk.offset > have || end <= have {
         return Ok(ChunkOutcome::Ignored);
     }
-    data.extend_from_slice(&chunk.data[(have - chunk.offset) as usize..]);
-    if data.len() as u64 == chunk.total {
-        forget_partial(tx, chunk.hash)?;
-        if BlobHash::of(&data) != chunk.hash {
-            if blob_needed(tx, chunk.hash)? {
-                tx.sql.execute(
-                    "INSERT OR IGNORE INTO missing_blobs VALUES (?1)",
-                    [chunk.hash.0],
-                )?;
-            }
-            return Ok(ChunkOutcome::Corrupt);
-        }
+    let tail = &chunk.data[(have - chunk.offset) as usize..];
+    tx.sql.execute(
+        "INSERT OR REPLACE INTO partial_chunks (hash, offset, data) VALUES (?1, ?2, ?3)",
+        params![chunk.hash.0, have as i64, tail],
+    )?;
+    if end < chunk.total {
         tx.sql.execute(
-            "INSERT INTO blobs (hash, data) VALUES (?1, ?2)",
-            params![chunk.hash.0, data],
+            "INSERT OR REPLACE INTO partial_blobs (hash, total, have) VALUES (?1, ?2, ?3)",
+            params![chunk.hash.0, chunk.total as i64, end as i64],
         )?;
-        return Ok(ChunkOutcome::Completed);
+        return Ok(ChunkOutcome::Stored);
+    }
+    let mut data = Vec::with_capacity(chunk.total as usize);
+    {
+        let mut stmt = tx
+            .sql
+            .prepare_cached("SELECT data FROM partial_chunks WHERE hash = ?1 ORDER BY offset")?;
+        let mut rows = stmt.query([chunk.hash.0])?;
+        while let Some(row) = rows.next()? {
+            let part = row
+                .get_ref(0)?
+                .as_blob()
+                .map_err(|e| Error::Corrupt(format!("partial blob: {e}")))?;
+            data.extend_from_slice(part);
+        }
+    }
+    // Missing stays recorded until the blob is really there.
+    tx.sql
+        .execute("DELETE FROM partial_blobs WHERE hash = ?1", [chunk.hash.0])?;
+    tx.sql
+        .execute("DELETE FROM partial_chunks WHERE hash = ?1", [chunk.hash.0])?;
+    if data.len() as u64 != chunk.total || BlobHash::of(&data) != chunk.hash {
+        return Ok(ChunkOutcome::Corrupt);
     }
     tx.sql.execute(
-        "INSERT OR REPLACE INTO partial_blobs (hash, total, data) VALUES (?1, ?2, ?3)",
-        params![chunk.hash.0, chunk.total as i64, data],
+        "INSERT INTO blobs (hash, data) VALUES (?1, ?2)",
+        params![chunk.hash.0, data],
     )?;
-    Ok(ChunkOutcome::Stored)
+    tx.sql
+        .execute("DELETE FROM missing_blobs WHERE hash = ?1", [chunk.hash.0])?;
+    Ok(ChunkOutcome::Completed)
 }
 
 /// Blobs live entries need and this replica lacks, with how much of each it holds.
 pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
     let rows: Vec<(Vec<u8>, i64)> = {
         let mut stmt = tx.sql.prepare_cached(
-            "SELECT m.hash, coalesce(length(p.data), 0) FROM missing_blobs m
+            "SELECT m.hash, coalesce(p.have, 0) FROM missing_blobs m
              LEFT JOIN partial_blobs p ON p.hash = m.hash LIMIT ?1",
         )?;
         stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -4,7 +4,7 @@
 use super::Replica;
 use crate::error::{Error, Result};
 use crate::ids::{BlobHash, EntryId, ItemId, MailboxId};
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailboxInfo {
@@ -130,20 +130,13 @@ impl Replica {
 
     /// The whole message.
     pub fn message(&self, id: EntryId) -> Result<Vec<u8>> {
-        self.message_range(id, 0, u64::MAX >> 2)
+        self.message_range(id, 0, u64::MAX)
     }
 
     /// `len` bytes of the message from `offset` (fewer at the end).
     pub fn message_range(&self, id: EntryId, offset: u64, len: u64) -> Result<Vec<u8>> {
         let entry = self.entry(id)?.ok_or(Error::NoSuchEntry(id))?;
-        let len = len.min(i64::MAX as u64 - offset);
-        self.conn
-            .query_row(
-                "SELECT substr(data, ?2, ?3) FROM blobs WHERE hash = ?1",
-                params![entry.blob.0, offset as i64 + 1, len as i64],
-                |r| r.get(0),
-            )
-            .optional()?
+        super::blobs::read_range(&self.conn, entry.blob, offset, len)?
             .ok_or_else(|| Error::BlobMissing(format!("{:?}", entry.blob)))
     }
 

@@ -320,7 +320,7 @@ fn serve_chunks(
             let take = (total - have)
                 .min(settings.chunk_bytes as u64)
                 .min(budget as u64);
-            let Some(data) = blobs::read_range(tx, hash, have, take)? else {
+            let Some(data) = blobs::read_range(&tx.sql, hash, have, take)? else {
                 break;
             };
             if data.is_empty() {
