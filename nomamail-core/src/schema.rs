@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE missing_blobs (hash BLOB PRIMARY KEY);
     -- bodies of purged messages, kept a while for a concurrent change still on its way
     CREATE TABLE retired_blobs (hash BLOB PRIMARY KEY, since INTEGER NOT NULL);
+    CREATE INDEX retired_by_age ON retired_blobs(since);
     CREATE TABLE conflicts (id TEXT PRIMARY KEY, item BLOB NOT NULL);
     CREATE INDEX conflicts_by_item ON conflicts(item);
     CREATE TABLE peers (id INTEGER PRIMARY KEY, state BLOB NOT NULL);

@@ -633,7 +633,13 @@ fn byte_ranges_of_a_message_match_its_bytes() {
     let (mut a, _) = pair();
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
     let m = a.append(INBOX_ID, &body, &[], 0, 0).unwrap();
-    for (offset, len) in [(0u64, 10u64), (199_990, 100), (12_345, 67_890), (200_000, 5), (500_000, 1)] {
+    for (offset, len) in [
+        (0u64, 10u64),
+        (199_990, 100),
+        (12_345, 67_890),
+        (200_000, 5),
+        (500_000, 1),
+    ] {
         let got = a.message_range(m.id, offset, len).unwrap();
         let start = (offset as usize).min(body.len());
         let end = (start + len as usize).min(body.len());

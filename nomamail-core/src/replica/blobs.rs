@@ -76,7 +76,8 @@ fn forget_partial(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum ChunkOutcome {
-    /// Already stored whole, or not contiguous with what we hold (asked for again by want).
+    /// Not waited for, already stored whole, or not contiguous with what we hold (asked for
+    /// again by a want).
     Ignored,
     Stored,
     Completed,
@@ -85,7 +86,13 @@ pub(super) enum ChunkOutcome {
 }
 
 pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
-    if has(tx, chunk.hash)? {
+    // Only bodies a message here is waiting for: a peer cannot fill the disk with others.
+    let wanted: bool = tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM missing_blobs WHERE hash = ?1)",
+        [chunk.hash.0],
+        |r| r.get(0),
+    )?;
+    if !wanted || has(tx, chunk.hash)? {
         return Ok(ChunkOutcome::Ignored);
     }
     let partial: Option<(i64, i64)> = tx

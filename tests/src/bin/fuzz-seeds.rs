@@ -28,7 +28,13 @@ fn main() -> Result<()> {
             None => a.create_mailbox("Work")?,
         };
         let size = if round % 4 == 3 { 40_000 } else { 600 };
-        let m = a.append(INBOX_ID, &corpus::message(&mut rng, round, size, 0), &["\\Seen".into()], 0, 0)?;
+        let m = a.append(
+            INBOX_ID,
+            &corpus::message(&mut rng, round, size, 0),
+            &["\\Seen".into()],
+            0,
+            0,
+        )?;
         if round % 2 == 1 {
             a.store_flags(&[m.id], FlagOp::Add, &["$Work".into(), "\\Flagged".into()])?;
         }
