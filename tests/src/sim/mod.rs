@@ -238,7 +238,8 @@ impl Sim {
             for (x, y) in [(a, b), (b, a)] {
                 if self.rng.chance(self.cfg.sync_chance) {
                     let max = self.rng.range(8 * 1024, 128 * 1024) as usize;
-                    self.emit(x, y, max, 3)?;
+                    let faults = self.cfg.faults.clone();
+                    self.emit(x, y, max, 3, &faults)?;
                 }
             }
         }
@@ -246,9 +247,15 @@ impl Sim {
     }
 
     /// Let `x` make up to `limit` bundles for `y` and put them on the network.
-    fn emit(&mut self, x: usize, y: usize, max_bytes: usize, limit: usize) -> SimResult<u64> {
+    fn emit(
+        &mut self,
+        x: usize,
+        y: usize,
+        max_bytes: usize,
+        limit: usize,
+        faults: &Faults,
+    ) -> SimResult<u64> {
         let mut n = 0;
-        let faults = self.faults();
         for _ in 0..limit {
             let to = self.nodes[y].id;
             let Some(wire) = self.nodes[x]
@@ -272,14 +279,10 @@ impl Sim {
                 knowledge,
                 held: false,
             };
-            self.net.send(&mut self.rng, &faults, packet, self.now);
+            self.net.send(&mut self.rng, faults, packet, self.now);
             n += 1;
         }
         Ok(n)
-    }
-
-    fn faults(&self) -> Faults {
-        self.cfg.faults.clone()
     }
 
     fn deliver_due(&mut self) -> SimResult<()> {
@@ -373,10 +376,14 @@ impl Sim {
         self.net.heal();
         let before = (self.net.sent, self.net.bytes);
         let mut rounds = 0;
+        let mut last_talk = Vec::new();
         loop {
             rounds += 1;
             if rounds > 300 {
-                return Err(format!("no quiescence after {} heal rounds", rounds - 1));
+                return Err(format!(
+                    "no quiescence after {} heal rounds; still sending: {last_talk:?}",
+                    rounds - 1
+                ));
             }
             self.now += self.cfg.retransmit_after_ms + 1000;
             let in_flight = std::mem::take(&mut self.net.in_flight);
@@ -390,52 +397,18 @@ impl Sim {
                 hold: 0.0,
                 max_delay_ms: 0,
             };
+            let mut talking = Vec::new();
             for (a, b) in self.cfg.topology.links() {
                 for (x, y) in [(a, b), (b, a)] {
-                    loop {
-                        let to = self.nodes[y].id;
-                        let Some(wire) = self.nodes[x]
-                            .replica
-                            .outgoing(to, self.now, 256 * 1024)
-                            .map_err(fail("outgoing"))?
-                        else {
-                            break;
-                        };
+                    // One bundle at a time, delivered at once, until the link is quiet.
+                    while self.emit(x, y, 256 * 1024, 1, &calm)? > 0 {
                         moved = true;
-                        let bundle = codec::decode(&wire).map_err(fail("own bundle"))?;
-                        if rounds > 298 {
-                            eprintln!(
-                                "round {rounds} {}->{}: range {:?} items {:?} chunks {} wants {:?} ack {}",
-                                self.name(x),
-                                self.name(y),
-                                bundle.range,
-                                bundle.items,
-                                bundle.chunks.len(),
-                                bundle.ack.wants,
-                                bundle.ack.through
-                            );
-                        }
-                        let knowledge = bundle
-                            .items
-                            .iter()
-                            .map(|i| (i.id, self.history.knowledge(x, i.id)))
-                            .collect();
-                        let packet = Packet {
-                            from: x,
-                            to: y,
-                            deliver_at: self.now,
-                            wire,
-                            knowledge,
-                            held: false,
-                        };
-                        self.net.send(&mut self.rng, &calm, packet, self.now);
-                        let due = self.net.due(&mut self.rng, self.now);
-                        for p in due {
-                            self.deliver(p)?;
-                        }
+                        talking.push((self.name(x), self.name(y)));
+                        self.deliver_due()?;
                     }
                 }
             }
+            last_talk = talking;
             if !moved {
                 break;
             }
@@ -443,11 +416,16 @@ impl Sim {
         let heal_bundles = self.net.sent - before.0;
         let heal_bytes = self.net.bytes - before.1;
         let (conflicts, live_messages) = self.judge()?;
-        let bound =
-            40 * (self.history.op_count() as u64 + 10) * self.cfg.topology.links().len() as u64;
-        if heal_bundles > bound {
+        // Healing must cost no more than a few bundles per direction per batch of changes, and
+        // no more bytes than every body and item state crossing every link twice: endless
+        // ping-pong or a resend storm breaks these.
+        let links = self.cfg.topology.links().len() as u64;
+        let ops = self.history.op_count() as u64;
+        let bundle_bound = 2 * links * (4 + ops / 20);
+        let byte_bound = 2 * links * (self.raw_bytes + 4096 * ops + 65_536);
+        if heal_bundles > bundle_bound || heal_bytes > byte_bound {
             return Err(format!(
-                "{heal_bundles} bundles to quiescence after healing (bound {bound})"
+                "healing took {heal_bundles} bundles (bound {bundle_bound}), {heal_bytes} bytes (bound {byte_bound})"
             ));
         }
         Ok(Outcome {
