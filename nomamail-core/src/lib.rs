@@ -6,6 +6,7 @@
 //! `outgoing(peer, now, max_bytes)` and `incoming(peer, bytes, now)`. Transports (SMTP, the
 //! laptop link, the test simulator) only move the bytes.
 
+pub mod accounts;
 pub mod bundle;
 pub mod codec;
 pub mod error;

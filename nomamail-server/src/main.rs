@@ -1,27 +1,33 @@
-//! `nomamail-server`: the server daemon. Today it offers the engine demo; the IMAP listener,
-//! SMTP transport and administration commands arrive with their issues.
+//! `nomamail-server`: the server daemon's command line. Today: `init`, `user …` and the engine
+//! `demo`; the IMAP listener (`run`), SMTP transport and pairing arrive with their issues.
 
 mod demo;
+mod users;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "nomamail-server", version, about = "NomaMail server")]
 struct Cli {
+    /// Data directory (accounts and mail stores). Default: the platform data directory.
+    #[arg(long, env = "NOMAMAIL_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the data directory and its accounts store.
+    Init,
+    /// Manage the users this server serves.
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Run an office server, an internet server and a laptop replica in this process,
     /// syncing over a lossy simulated mail path, and show what each user sees.
     Demo {
-        /// Keep the replicas' databases here instead of a temporary directory.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
         /// Fraction of sync mails the simulated path loses.
         #[arg(long, default_value_t = 0.25)]
         loss: f64,
@@ -31,12 +37,20 @@ enum Command {
     },
 }
 
+fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => Ok(dirs::data_dir()
+            .context("no platform data directory: pass --data-dir")?
+            .join("nomamail")),
+    }
+}
+
 fn main() -> Result<()> {
-    match Cli::parse().command {
-        Command::Demo {
-            data_dir,
-            loss,
-            seed,
-        } => demo::run(data_dir, loss, seed),
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Init => users::init(&data_dir(cli.data_dir)?),
+        Command::User(cmd) => users::run(&data_dir(cli.data_dir)?, cmd),
+        Command::Demo { loss, seed } => demo::run(cli.data_dir, loss, seed),
     }
 }

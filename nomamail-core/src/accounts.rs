@@ -1,0 +1,336 @@
+//! The accounts a host serves: user names, argon2 password hashes, and each account's own
+//! replica (one SQLite store per account, with its replica id and account seed).
+//!
+//! Layout under the data directory: `accounts.db` (this module's table) and
+//! `mail/<user>.db` (the account's replica). Passwords never touch the disk: only their
+//! argon2id hashes (PHC strings, salt included) are stored, and verification costs the same
+//! for an unknown user as for a known one, so timing does not tell which names exist.
+
+use crate::ids::ReplicaId;
+use crate::replica::{Replica, ReplicaOptions};
+use crate::schema::Durability;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("accounts store: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid user name {0:?}: use 1 to 64 letters, digits or . _ - @ +")]
+    InvalidName(String),
+    #[error("user {0} already exists")]
+    Exists(String),
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    #[error("no randomness from the operating system: {0}")]
+    Random(String),
+    #[error("mail store of {user}: {source}")]
+    Replica {
+        user: String,
+        source: Box<crate::Error>,
+    },
+}
+
+/// A password in memory: never printed.
+pub struct Password(String);
+
+impl Password {
+    pub fn new(text: impl Into<String>) -> Password {
+        Password(text.into())
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(…)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub user: String,
+    pub replica: ReplicaId,
+    pub account_seed: u64,
+}
+
+pub struct Accounts {
+    conn: Connection,
+    dir: PathBuf,
+}
+
+/// A hash verified when the user is unknown, so a miss costs what a hit costs.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$bm9tYW1haWwtZGVjb3k$5O3Qk8Jb1+0ZuX4f0p1y3kQm1H1n0m6s9Qq2l9Q0d3M";
+
+pub fn is_valid_user_name(user: &str) -> bool {
+    (1..=64).contains(&user.len())
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@+".contains(&b))
+        && !user.starts_with('.')
+}
+
+impl Accounts {
+    /// Opens (creating if needed) the accounts of the data directory `dir`.
+    pub fn open(dir: &Path) -> Result<Accounts, AccountError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| AccountError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir.join("mail")).map_err(io(&dir.join("mail")))?;
+        let conn = Connection::open(dir.join("accounts.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS accounts (
+                user TEXT PRIMARY KEY,
+                password_hash TEXT NOT NULL,
+                replica INTEGER NOT NULL,
+                account_seed INTEGER NOT NULL
+            )",
+        )?;
+        Ok(Accounts {
+            conn,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn add(&mut self, user: &str, password: &Password) -> Result<AccountInfo, AccountError> {
+        if !is_valid_user_name(user) {
+            return Err(AccountError::InvalidName(user.to_string()));
+        }
+        if self.get(user)?.is_some() {
+            return Err(AccountError::Exists(user.to_string()));
+        }
+        let hash = hash_password(password)?;
+        let info = AccountInfo {
+            user: user.to_string(),
+            // Zero is reserved for genesis writes.
+            replica: ReplicaId(random_u64()?.max(1)),
+            account_seed: random_u64()?,
+        };
+        self.conn.execute(
+            "INSERT INTO accounts (user, password_hash, replica, account_seed) VALUES (?1, ?2, ?3, ?4)",
+            params![info.user, hash, info.replica.0 as i64, info.account_seed as i64],
+        )?;
+        // Create the store now, so a fresh account already has INBOX and the special mailboxes.
+        self.open_replica(user, Durability::Full)?;
+        Ok(info)
+    }
+
+    pub fn set_password(&mut self, user: &str, password: &Password) -> Result<(), AccountError> {
+        let hash = hash_password(password)?;
+        let changed = self.conn.execute(
+            "UPDATE accounts SET password_hash = ?2 WHERE user = ?1",
+            params![user, hash],
+        )?;
+        if changed == 0 {
+            return Err(AccountError::NoSuchUser(user.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Removes the account and its mail store.
+    pub fn remove(&mut self, user: &str) -> Result<(), AccountError> {
+        if self
+            .conn
+            .execute("DELETE FROM accounts WHERE user = ?1", [user])?
+            == 0
+        {
+            return Err(AccountError::NoSuchUser(user.to_string()));
+        }
+        let db = self.replica_path(user);
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let mut path = db.clone().into_os_string();
+            path.push(suffix);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(AccountError::Io {
+                        path: PathBuf::from(path).display().to_string(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn list(&self) -> Result<Vec<AccountInfo>, AccountError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT user, replica, account_seed FROM accounts ORDER BY user")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AccountInfo {
+                user: r.get(0)?,
+                replica: ReplicaId(r.get::<_, i64>(1)? as u64),
+                account_seed: r.get::<_, i64>(2)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn get(&self, user: &str) -> Result<Option<AccountInfo>, AccountError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT user, replica, account_seed FROM accounts WHERE user = ?1",
+                [user],
+                |r| {
+                    Ok(AccountInfo {
+                        user: r.get(0)?,
+                        replica: ReplicaId(r.get::<_, i64>(1)? as u64),
+                        account_seed: r.get::<_, i64>(2)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Whether `password` is the user's. Unknown users cost a full verification too.
+    pub fn verify(&self, user: &str, password: &Password) -> Result<bool, AccountError> {
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT password_hash FROM accounts WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let known = stored.is_some();
+        let text = stored.unwrap_or_else(|| DECOY_HASH.to_string());
+        let Ok(parsed) = PasswordHash::new(&text) else {
+            return Ok(false);
+        };
+        let matches = Argon2::default()
+            .verify_password(password.0.as_bytes(), &parsed)
+            .is_ok();
+        Ok(known && matches)
+    }
+
+    pub fn replica_path(&self, user: &str) -> PathBuf {
+        self.dir.join("mail").join(format!("{user}.db"))
+    }
+
+    /// Opens the account's replica (creating it on first use).
+    pub fn open_replica(
+        &self,
+        user: &str,
+        durability: Durability,
+    ) -> Result<Replica, AccountError> {
+        let info = self
+            .get(user)?
+            .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))?;
+        let mut options = ReplicaOptions::new(info.replica, info.account_seed);
+        options.durability = durability;
+        Replica::open(&self.replica_path(user), options).map_err(|e| AccountError::Replica {
+            user: user.to_string(),
+            source: Box::new(e),
+        })
+    }
+}
+
+fn random_u64() -> Result<u64, AccountError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| AccountError::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
+fn hash_password(password: &Password) -> Result<String, AccountError> {
+    if password.0.is_empty() {
+        return Err(AccountError::EmptyPassword);
+    }
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AccountError::Random(e.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AccountError::Hash(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.0.as_bytes(), &salt)
+        .map_err(|e| AccountError::Hash(e.to_string()))?
+        .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_verify_change_and_remove_an_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut accounts = Accounts::open(dir.path()).unwrap();
+        let info = accounts
+            .add("alice", &Password::new("correct horse"))
+            .unwrap();
+        assert!(
+            accounts
+                .verify("alice", &Password::new("correct horse"))
+                .unwrap()
+        );
+        assert!(!accounts.verify("alice", &Password::new("wrong")).unwrap());
+        assert!(
+            !accounts
+                .verify("bob", &Password::new("correct horse"))
+                .unwrap()
+        );
+        assert!(matches!(
+            accounts.add("alice", &Password::new("x")),
+            Err(AccountError::Exists(_))
+        ));
+        assert!(matches!(
+            accounts.add("../etc", &Password::new("x")),
+            Err(AccountError::InvalidName(_))
+        ));
+        assert!(matches!(
+            accounts.add("bob", &Password::new("")),
+            Err(AccountError::EmptyPassword)
+        ));
+
+        let replica = accounts.open_replica("alice", Durability::Process).unwrap();
+        assert_eq!(replica.id(), info.replica);
+        assert!(replica.mailbox("INBOX").unwrap().is_some());
+        drop(replica);
+
+        accounts
+            .set_password("alice", &Password::new("battery staple"))
+            .unwrap();
+        assert!(
+            !accounts
+                .verify("alice", &Password::new("correct horse"))
+                .unwrap()
+        );
+        assert!(
+            accounts
+                .verify("alice", &Password::new("battery staple"))
+                .unwrap()
+        );
+        let stored: String = accounts
+            .conn
+            .query_row("SELECT password_hash FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$") && !stored.contains("battery"));
+
+        accounts.remove("alice").unwrap();
+        assert!(accounts.list().unwrap().is_empty());
+        assert!(!accounts.replica_path("alice").exists());
+        assert!(matches!(
+            accounts.remove("alice"),
+            Err(AccountError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn the_decoy_hash_parses() {
+        assert!(PasswordHash::new(DECOY_HASH).is_ok());
+    }
+}

@@ -1,0 +1,133 @@
+//! The administration commands, run as an admin would run them from a script.
+
+use nomamail_core::accounts::{Accounts, Password};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn server(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nomamail-server"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start nomamail-server");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn init_then_manage_users_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+
+    let out = server(&data, &["user", "list"], "");
+    assert!(!out.status.success(), "user commands need init first");
+    assert!(text(&out).contains("init"), "{}", text(&out));
+
+    assert!(server(&data, &["init"], "").status.success());
+    let again = server(&data, &["init"], "");
+    assert!(again.status.success() && text(&again).contains("already"));
+
+    let add = server(
+        &data,
+        &["user", "add", "alice", "--password-stdin"],
+        "s3cret pass\n",
+    );
+    assert!(add.status.success(), "{}", text(&add));
+    let dup = server(&data, &["user", "add", "alice", "--password-stdin"], "x\n");
+    assert!(!dup.status.success() && text(&dup).contains("already exists"));
+    let empty = server(&data, &["user", "add", "bob", "--password-stdin"], "\n");
+    assert!(!empty.status.success());
+
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "from a file\n").unwrap();
+    let bob = server(
+        &data,
+        &[
+            "user",
+            "add",
+            "bob",
+            "--password-file",
+            pw_file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(bob.status.success(), "{}", text(&bob));
+
+    let list = server(&data, &["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "alice\nbob\n");
+
+    {
+        let accounts = Accounts::open(&data).unwrap();
+        assert!(
+            accounts
+                .verify("alice", &Password::new("s3cret pass"))
+                .unwrap()
+        );
+        assert!(
+            accounts
+                .verify("bob", &Password::new("from a file"))
+                .unwrap()
+        );
+        let alice = accounts
+            .open_replica("alice", nomamail_core::Durability::Process)
+            .unwrap();
+        let names: Vec<String> = alice
+            .mailboxes()
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"]
+        );
+    }
+
+    assert!(
+        server(
+            &data,
+            &["user", "passwd", "alice", "--password-stdin"],
+            "new one\n"
+        )
+        .status
+        .success()
+    );
+    assert!(
+        Accounts::open(&data)
+            .unwrap()
+            .verify("alice", &Password::new("new one"))
+            .unwrap()
+    );
+
+    assert!(
+        server(&data, &["user", "remove", "bob"], "")
+            .status
+            .success()
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&server(&data, &["user", "list"], "").stdout),
+        "alice\n"
+    );
+    assert!(
+        !server(&data, &["user", "remove", "bob"], "")
+            .status
+            .success()
+    );
+}
