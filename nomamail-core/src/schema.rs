@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use rusqlite::Connection;
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const MIGRATIONS: &[&str] = &[
     // 1: the initial schema.
@@ -84,6 +84,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (peer, hash)
     );
     CREATE INDEX peer_blobs_pending ON peer_blobs(peer) WHERE have < total;
+    ",
+    // 2: where the next list of wanted bodies starts, so long lists take turns.
+    "
+    CREATE TABLE wants_cursor (id INTEGER PRIMARY KEY CHECK (id = 0), hash BLOB NOT NULL);
     ",
 ];
 

@@ -647,3 +647,36 @@ fn byte_ranges_of_a_message_match_its_bytes() {
     }
     assert_eq!(a.message(m.id).unwrap(), body);
 }
+
+#[test]
+fn long_lists_of_wanted_bodies_take_turns() {
+    let (mut a, mut b) = pair();
+    for i in 0..600 {
+        a.append(INBOX_ID, &msg(&format!("m{i}")), &[], 0, 0)
+            .unwrap();
+    }
+    // Deliver the messages without their bodies, as if every chunk were lost.
+    while let Some(wire) = a.outgoing(b.id(), 0, 1 << 20).unwrap() {
+        let mut bundle = nomamail_core::codec::decode(&wire).unwrap();
+        bundle.chunks.clear();
+        b.incoming(a.id(), &nomamail_core::codec::encode(&bundle).unwrap(), 0)
+            .unwrap();
+    }
+    assert_eq!(b.store_stats().unwrap().missing_blobs, 600);
+    let mut asked = std::collections::BTreeSet::new();
+    let hour = 3600 * 1000;
+    for round in 1..=2 {
+        let wire = b
+            .outgoing(a.id(), round * hour, 1 << 20)
+            .unwrap()
+            .expect("b asks for bodies");
+        let bundle = nomamail_core::codec::decode(&wire).unwrap();
+        assert!(bundle.ack.wants.len() <= 512);
+        asked.extend(bundle.ack.wants.iter().map(|w| w.hash));
+    }
+    assert_eq!(
+        asked.len(),
+        600,
+        "two lists together name every missing body"
+    );
+}

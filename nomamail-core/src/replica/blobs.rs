@@ -160,15 +160,26 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
 }
 
 /// Blobs live entries need and this replica lacks, with how much of each it holds.
+/// Up to `limit` of them at a time, taking turns in hash order from where the last call
+/// stopped, so bodies nobody can supply yet do not keep the others from being asked for.
 pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
-    let rows: Vec<(Vec<u8>, i64)> = {
-        let mut stmt = tx.sql.prepare_cached(
-            "SELECT m.hash, coalesce(p.have, 0) FROM missing_blobs m
-             LEFT JOIN partial_blobs p ON p.hash = m.hash LIMIT ?1",
+    let cursor: Vec<u8> = tx
+        .sql
+        .query_row("SELECT hash FROM wants_cursor", [], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default();
+    let mut rows = missing_after(tx, &cursor, limit)?;
+    if rows.len() < limit && !cursor.is_empty() {
+        let mut from_start = missing_after(tx, &[], limit - rows.len())?;
+        from_start.retain(|(h, _)| h.as_slice() <= cursor.as_slice());
+        rows.extend(from_start);
+    }
+    if let Some((last, _)) = rows.last() {
+        tx.sql.execute(
+            "INSERT OR REPLACE INTO wants_cursor (id, hash) VALUES (0, ?1)",
+            [last],
         )?;
-        stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-    };
+    }
     let mut out = Vec::new();
     for (bytes, have) in rows {
         let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) else {
@@ -185,6 +196,20 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
         });
     }
     Ok(out)
+}
+
+fn missing_after(tx: &Tx<'_>, cursor: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, i64)>> {
+    let mut stmt = tx.sql.prepare_cached(
+        "SELECT m.hash, coalesce(p.have, 0) FROM missing_blobs m
+         LEFT JOIN partial_blobs p ON p.hash = m.hash
+         WHERE m.hash > ?1 ORDER BY m.hash LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![cursor, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Once no entry refers to a blob any more, it is retired rather than dropped: a change to
