@@ -172,13 +172,7 @@ impl Accounts {
         let mut stmt = self
             .conn
             .prepare("SELECT user, replica, account_seed FROM accounts ORDER BY user")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(AccountInfo {
-                user: r.get(0)?,
-                replica: ReplicaId(r.get::<_, i64>(1)? as u64),
-                account_seed: r.get::<_, i64>(2)? as u64,
-            })
-        })?;
+        let rows = stmt.query_map([], account_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -188,13 +182,7 @@ impl Accounts {
             .query_row(
                 "SELECT user, replica, account_seed FROM accounts WHERE user = ?1",
                 [user],
-                |r| {
-                    Ok(AccountInfo {
-                        user: r.get(0)?,
-                        replica: ReplicaId(r.get::<_, i64>(1)? as u64),
-                        account_seed: r.get::<_, i64>(2)? as u64,
-                    })
-                },
+                account_row,
             )
             .optional()?)
     }
@@ -240,6 +228,14 @@ impl Accounts {
             source: Box::new(e),
         })
     }
+}
+
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountInfo> {
+    Ok(AccountInfo {
+        user: r.get(0)?,
+        replica: ReplicaId(r.get::<_, i64>(1)? as u64),
+        account_seed: r.get::<_, i64>(2)? as u64,
+    })
 }
 
 fn random_u64() -> Result<u64, AccountError> {
