@@ -13,6 +13,7 @@ pub mod error;
 pub mod flags;
 pub mod ids;
 pub mod item;
+pub mod mutf7;
 pub mod names;
 pub mod policy;
 pub mod reg;
