@@ -89,6 +89,10 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE wants_cursor (id INTEGER PRIMARY KEY CHECK (id = 0), hash BLOB NOT NULL);
     ",
+    // 3: what changed in a mailbox since a modseq, without reading the whole mailbox.
+    "
+    CREATE INDEX entries_by_change ON entries(mailbox, modseq);
+    ",
 ];
 
 /// Durability of a committed transaction.
@@ -128,4 +132,36 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_store_is_brought_up_to_date_and_a_newer_one_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let has_cursor: bool = conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE name = 'wants_cursor')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(has_cursor);
+
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::SchemaTooNew { .. })
+        ));
+    }
 }

@@ -665,3 +665,27 @@ fn long_lists_of_wanted_bodies_take_turns() {
         "two lists together name every missing body"
     );
 }
+
+#[test]
+fn changes_since_a_modseq_are_listed_per_mailbox() {
+    let (mut a, _) = pair();
+    let one = a.append(INBOX_ID, &msg("one"), &[], 0, 0).unwrap();
+    let two = a.append(INBOX_ID, &msg("two"), &[], 0, 0).unwrap();
+    let mark = a.highest_modseq();
+    assert!(a.entries_changed_since(INBOX_ID, mark).unwrap().is_empty());
+    a.store_flags(&[two.id], FlagOp::Add, &flags(&["\\Seen"]))
+        .unwrap();
+    let changed = a.entries_changed_since(INBOX_ID, mark).unwrap();
+    assert_eq!(
+        changed.iter().map(|e| e.uid).collect::<Vec<_>>(),
+        vec![two.uid]
+    );
+    assert!(changed[0].modseq > mark && changed[0].modseq <= a.highest_modseq());
+    let all: Vec<u32> = a
+        .entries_changed_since(INBOX_ID, 0)
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(all, vec![one.uid, two.uid]);
+}

@@ -4,7 +4,7 @@
 use super::Replica;
 use crate::error::{Error, Result};
 use crate::ids::{BlobHash, EntryId, ItemId, MailboxId};
-use rusqlite::{OptionalExtension, Row};
+use rusqlite::{OptionalExtension, Row, params};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MailboxInfo {
@@ -111,6 +111,21 @@ impl Replica {
              WHERE mailbox = ?1 AND removed = 0 AND uid IS NOT NULL ORDER BY uid"
         ))?;
         let rows = stmt.query_map([mailbox.to_bytes()], entry_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row?);
+        }
+        Ok(out)
+    }
+
+    /// The messages of a mailbox whose state changed after `modseq`, in UID order
+    /// (CONDSTORE's `CHANGEDSINCE`).
+    pub fn entries_changed_since(&self, mailbox: MailboxId, modseq: u64) -> Result<Vec<EntryInfo>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries
+             WHERE mailbox = ?1 AND modseq > ?2 AND removed = 0 AND uid IS NOT NULL ORDER BY uid"
+        ))?;
+        let rows = stmt.query_map(params![mailbox.to_bytes(), modseq as i64], entry_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.extend(row?);
