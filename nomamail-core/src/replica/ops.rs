@@ -249,26 +249,28 @@ pub(super) fn name_taken(tx: &Tx<'_>, name: &str) -> Result<bool> {
     )?)
 }
 
+/// The name users see (a clash loser's differs from its stored name).
 fn live_mailbox_shown_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
-    use rusqlite::OptionalExtension;
-    tx.sql
-        .query_row(
-            "SELECT shown_name FROM mailboxes WHERE id = ?1 AND removed = 0",
-            [id.to_bytes()],
-            |r| r.get(0),
-        )
-        .optional()?
-        .ok_or(Error::NoSuchMailboxId(id))
+    live_mailbox_column(
+        tx,
+        id,
+        "SELECT shown_name FROM mailboxes WHERE id = ?1 AND removed = 0",
+    )
 }
 
+/// The name as stored in the mailbox's register.
 pub(super) fn live_mailbox_name(tx: &Tx<'_>, id: MailboxId) -> Result<String> {
+    live_mailbox_column(
+        tx,
+        id,
+        "SELECT name FROM mailboxes WHERE id = ?1 AND removed = 0",
+    )
+}
+
+fn live_mailbox_column(tx: &Tx<'_>, id: MailboxId, sql: &str) -> Result<String> {
     use rusqlite::OptionalExtension;
     tx.sql
-        .query_row(
-            "SELECT name FROM mailboxes WHERE id = ?1 AND removed = 0",
-            [id.to_bytes()],
-            |r| r.get(0),
-        )
+        .query_row(sql, [id.to_bytes()], |r| r.get(0))
         .optional()?
         .ok_or(Error::NoSuchMailboxId(id))
 }
