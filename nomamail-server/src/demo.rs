@@ -19,7 +19,7 @@ struct Node {
 
 /// A lossy, delaying path for sync mail, driven by a fixed seed.
 struct MailPath {
-    queue: VecDeque<(usize, usize, u64, Vec<u8>)>,
+    queue: VecDeque<(usize, usize, Vec<u8>)>,
     state: u64,
     loss: f64,
     sent: u64,
@@ -167,12 +167,12 @@ fn settle(
                     if path.coin() < path.loss {
                         path.lost += 1;
                     } else {
-                        path.queue.push_back((x, y, *now, mail));
+                        path.queue.push_back((x, y, mail));
                     }
                 }
             }
         }
-        while let Some((x, y, _, mail)) = path.queue.pop_front() {
+        while let Some((x, y, mail)) = path.queue.pop_front() {
             let from = nodes[x].replica.id();
             nodes[y]
                 .replica

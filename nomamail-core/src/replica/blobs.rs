@@ -174,12 +174,6 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
         from_start.retain(|(h, _)| h.as_slice() <= cursor.as_slice());
         rows.extend(from_start);
     }
-    if let Some((last, _)) = rows.last() {
-        tx.sql.execute(
-            "INSERT OR REPLACE INTO wants_cursor (id, hash) VALUES (0, ?1)",
-            [last],
-        )?;
-    }
     let mut out = Vec::new();
     for (bytes, have) in rows {
         let Ok(arr) = <[u8; 32]>::try_from(bytes.as_slice()) else {
@@ -196,6 +190,16 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
         });
     }
     Ok(out)
+}
+
+/// The next list of wants starts after `last`. Called only for a bundle that is really sent,
+/// so polling, or a bundle rebuilt smaller, does not skip anything.
+pub(super) fn advance_wants_cursor(tx: &Tx<'_>, last: BlobHash) -> Result<()> {
+    tx.sql.execute(
+        "INSERT OR REPLACE INTO wants_cursor (id, hash) VALUES (0, ?1)",
+        [last.0],
+    )?;
+    Ok(())
 }
 
 fn missing_after(tx: &Tx<'_>, cursor: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, i64)>> {

@@ -161,16 +161,7 @@ impl Replica {
     /// Run `f` in one transaction, settle derived state, and commit durably.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T>) -> Result<T> {
         let sql = self.conn.transaction()?;
-        let mut tx = Tx {
-            sql,
-            me: self.me,
-            clock: self.clock,
-            touched_entries: BTreeSet::new(),
-            touched_mailboxes: BTreeSet::new(),
-            names_dirty: false,
-            arrived: BTreeSet::new(),
-            uidnext_before: Default::default(),
-        };
+        let mut tx = Tx::new(sql, self.me, self.clock);
         let out = f(&mut tx)?;
         derive::settle(&mut tx)?;
         let clock = tx.clock;
@@ -194,16 +185,7 @@ impl Replica {
 
     /// A transaction for reading consistently across several queries; dropped, not committed.
     pub(crate) fn read_tx(&mut self) -> Result<Tx<'_>> {
-        Ok(Tx {
-            sql: self.conn.transaction()?,
-            me: self.me,
-            clock: self.clock,
-            touched_entries: BTreeSet::new(),
-            touched_mailboxes: BTreeSet::new(),
-            names_dirty: false,
-            arrived: BTreeSet::new(),
-            uidnext_before: Default::default(),
-        })
+        Ok(Tx::new(self.conn.transaction()?, self.me, self.clock))
     }
 
     /// SQLite's own check of the database file.
@@ -274,6 +256,21 @@ pub(crate) struct Tx<'c> {
     arrived: BTreeSet<ItemId>,
     /// Each mailbox's UIDNEXT as clients could see it before this transaction.
     uidnext_before: std::collections::HashMap<MailboxId, Option<u32>>,
+}
+
+impl<'c> Tx<'c> {
+    fn new(sql: rusqlite::Transaction<'c>, me: ReplicaId, clock: u64) -> Tx<'c> {
+        Tx {
+            sql,
+            me,
+            clock,
+            touched_entries: BTreeSet::new(),
+            touched_mailboxes: BTreeSet::new(),
+            names_dirty: false,
+            arrived: BTreeSet::new(),
+            uidnext_before: Default::default(),
+        }
+    }
 }
 
 impl Tx<'_> {

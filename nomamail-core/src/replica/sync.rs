@@ -376,8 +376,9 @@ fn commit_plan(
         ps.sent = plan.high;
         ps.unacked_since.get_or_insert(now_ms);
     }
-    if !bundle.ack.wants.is_empty() {
+    if let Some(last) = bundle.ack.wants.last() {
         ps.last_wants_at = Some(now_ms);
+        blobs::advance_wants_cursor(tx, last.hash)?;
     }
     ps.ack_due = false;
     ps.generation = bundle.generation;
