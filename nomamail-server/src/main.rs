@@ -1,7 +1,8 @@
-//! `nomamail-server`: the server daemon's command line. Today: `init`, `user …` and the engine
-//! `demo`; the IMAP listener (`run`), SMTP transport and pairing arrive with their issues.
+//! `nomamail-server`: the server daemon's command line. Today: `init`, `user …`, `run` (the
+//! IMAP listener) and the engine `demo`; SMTP transport and pairing arrive with their issues.
 
 mod demo;
+mod run;
 mod users;
 
 use anyhow::{Context, Result};
@@ -25,6 +26,21 @@ enum Command {
     /// Manage the users this server serves.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Serve the accounts over IMAP until SIGTERM.
+    Run {
+        /// Address to serve IMAP on, e.g. 127.0.0.1:1143 (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:1143")]
+        imap: std::net::SocketAddr,
+        /// Connections served at once, all users together.
+        #[arg(long, default_value_t = 1000)]
+        max_connections: usize,
+        /// Largest message or other literal a client may send, in bytes.
+        #[arg(long, default_value_t = 64 << 20)]
+        max_literal: u32,
+        /// Seconds an IDLE may last before the server ends it.
+        #[arg(long, default_value_t = 30 * 60)]
+        idle_timeout: u64,
+    },
     /// Run an office server, an internet server and a laptop replica in this process,
     /// syncing over a lossy simulated mail path, and show what each user sees.
     Demo {
@@ -51,6 +67,20 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Init => users::init(&data_dir(cli.data_dir)?),
         Command::User(cmd) => users::run(&data_dir(cli.data_dir)?, cmd),
+        Command::Run {
+            imap,
+            max_connections,
+            max_literal,
+            idle_timeout,
+        } => run::run(
+            &data_dir(cli.data_dir)?,
+            run::RunOptions {
+                imap,
+                max_connections,
+                max_literal,
+                idle_timeout_secs: idle_timeout,
+            },
+        ),
         Command::Demo { loss, seed } => demo::run(cli.data_dir, loss, seed),
     }
 }

@@ -1,6 +1,24 @@
-//! The IMAP4rev1 front-end shared by the server and the laptop cache. Built so far: its pure
-//! pieces — mailbox names on the wire (`mutf7`) and the selected-mailbox view that turns store
-//! changes into untagged responses (`view`). The session loop and command handlers come next.
+//! The IMAP4rev1 front-end shared by the server and the laptop cache: a listener
+//! (`server`), one connection loop per client (`connection`), the session state and its one
+//! dispatch `match` (`session`), and one handler per command (`commands`). Around them, the
+//! pure pieces: mailbox names on the wire (`mutf7`), the selected-mailbox view that turns
+//! store changes into untagged responses (`view`), sequence sets (`seqset`), and message
+//! sections, envelopes and body structures (`message`).
 
+pub mod commands;
+pub mod config;
+pub mod connection;
+pub mod mailstores;
+pub mod message;
 pub mod mutf7;
+pub mod reply;
+pub mod seqset;
+pub mod server;
+pub mod session;
+pub mod throttle;
 pub mod view;
+pub mod wire;
+
+pub use config::{Limits, ServerConfig};
+pub use mailstores::{Mailstore, Mailstores};
+pub use server::serve;

@@ -67,6 +67,15 @@ impl SelectedView {
         &self.messages
     }
 
+    /// Records what this session itself just told the client about a message, so the next
+    /// catch-up does not repeat it.
+    pub fn note(&mut self, uid: u32, flags: &[String], modseq: u64) {
+        if let Ok(at) = self.messages.binary_search_by_key(&uid, |m| m.uid) {
+            self.messages[at].flags = flags.to_vec();
+            self.messages[at].modseq = modseq;
+        }
+    }
+
     /// Moves the view to `now` (the mailbox's messages, ascending UIDs) and returns what to
     /// tell the client, in order. With `allow_expunge` false, messages gone from the store
     /// stay in the view and nothing renumbers.

@@ -1,0 +1,47 @@
+//! CAPABILITY, and the same list in the greeting and after login (RFC 3501 §6.1.1).
+
+use crate::imap::reply::{Outcome, Replies};
+use crate::imap::session::Session;
+use imap_types::auth::AuthMechanism;
+use imap_types::core::{Atom, Vec1};
+use imap_types::response::{Capability, Code, Data};
+
+fn other(name: &'static str) -> Capability<'static> {
+    Capability::from(Atom::unvalidated(name))
+}
+
+pub fn list(session: &Session) -> Vec1<Capability<'static>> {
+    let mut caps = vec![Capability::Imap4Rev1, Capability::LiteralPlus];
+    if session.store().is_none() {
+        if session.may_send_password() {
+            caps.push(Capability::Auth(AuthMechanism::Plain));
+            caps.push(Capability::SaslIr);
+        } else {
+            caps.push(Capability::LoginDisabled);
+        }
+    }
+    caps.extend([
+        Capability::Id,
+        Capability::Enable,
+        Capability::Idle,
+        Capability::Namespace,
+        Capability::Unselect,
+        Capability::UidPlus,
+        Capability::Move,
+        other("CHILDREN"),
+        other("SPECIAL-USE"),
+        Capability::CondStore,
+    ]);
+    Vec1::unvalidated(caps)
+}
+
+pub fn run(session: &Session, out: &mut Replies) -> Outcome {
+    out.data(Data::Capability(list(session)));
+    Outcome::ok("CAPABILITY completed")
+}
+
+pub fn greeting(session: &Session) -> Vec<u8> {
+    let mut out = Replies::default();
+    out.untagged_ok(Some(Code::Capability(list(session))), "NomaMail IMAP ready");
+    out.take()
+}

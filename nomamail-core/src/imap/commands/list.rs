@@ -1,0 +1,204 @@
+//! LIST and LSUB with `*` and `%` wildcards, CHILDREN and SPECIAL-USE attributes. A name
+//! with children but no mailbox of its own (after a DELETE of the parent) is listed as
+//! `\Noselect`, so clients can still walk down to the children.
+
+use crate::imap::reply::{Outcome, Replies};
+use crate::imap::session::Session;
+use crate::imap::wire;
+use crate::names;
+use imap_types::core::{Atom, QuotedChar};
+use imap_types::flag::FlagNameAttribute;
+use imap_types::mailbox::{ListMailbox, Mailbox};
+use imap_types::response::Data;
+use std::collections::BTreeMap;
+
+struct Listed {
+    exists: bool,
+    subscribed: bool,
+    special_use: Option<String>,
+    has_children: bool,
+}
+
+pub fn run(
+    session: &mut Session,
+    reference: Mailbox<'_>,
+    pattern: ListMailbox<'_>,
+    subscribed_only: bool,
+    out: &mut Replies,
+) -> Outcome {
+    let store = match super::authenticated(session) {
+        Ok(store) => store,
+        Err(outcome) => return outcome,
+    };
+    let raw_reference = match &reference {
+        Mailbox::Inbox => "INBOX".to_string(),
+        Mailbox::Other(other) => match wire::decode_name(other.inner().as_ref()) {
+            Some(name) => name,
+            None => return Outcome::bad("reference is not valid modified UTF-7"),
+        },
+    };
+    let raw_pattern = match &pattern {
+        ListMailbox::Token(token) => wire::decode_name(token.as_ref()),
+        ListMailbox::String(string) => wire::decode_name(string.as_ref()),
+    };
+    let Some(raw_pattern) = raw_pattern else {
+        return Outcome::bad("pattern is not valid modified UTF-7");
+    };
+    if raw_pattern.chars().count() > MAX_PATTERN_CHARS {
+        return Outcome::bad("pattern too long");
+    }
+    let delimiter = Some(QuotedChar::unvalidated('/'));
+    if raw_pattern.is_empty() && !subscribed_only {
+        // RFC 3501: an empty pattern asks for the hierarchy delimiter.
+        if let Ok(root) = imap_types::core::AString::try_from("") {
+            out.data(Data::List {
+                items: vec![FlagNameAttribute::Noselect],
+                delimiter,
+                mailbox: Mailbox::from(root),
+            });
+        }
+        return Outcome::ok("LIST completed");
+    }
+    let full_pattern = if raw_pattern.starts_with('/') || raw_reference.is_empty() {
+        raw_pattern
+    } else if raw_reference.ends_with('/') {
+        format!("{raw_reference}{raw_pattern}")
+    } else {
+        format!("{raw_reference}/{raw_pattern}")
+    };
+    let mailboxes = match store.read(|r| r.mailboxes()) {
+        Ok(mailboxes) => mailboxes,
+        Err(error) => return error.into(),
+    };
+    let mut listed: BTreeMap<String, Listed> = BTreeMap::new();
+    for mailbox in &mailboxes {
+        let name = names::normalize(&mailbox.name);
+        let entry = listed.entry(name.clone()).or_insert(Listed {
+            exists: false,
+            subscribed: false,
+            special_use: None,
+            has_children: false,
+        });
+        entry.exists = true;
+        entry.subscribed = mailbox.subscribed;
+        entry.special_use.clone_from(&mailbox.special_use);
+        let mut parent = name.as_str();
+        while let Some(cut) = parent.rfind('/') {
+            parent = &parent[..cut];
+            listed
+                .entry(parent.to_string())
+                .or_insert(Listed {
+                    exists: false,
+                    subscribed: false,
+                    special_use: None,
+                    has_children: false,
+                })
+                .has_children = true;
+        }
+    }
+    for (name, info) in &listed {
+        if subscribed_only && !info.subscribed {
+            continue;
+        }
+        if !matches(&full_pattern, name) {
+            continue;
+        }
+        let mut items = Vec::new();
+        if !info.exists {
+            items.push(FlagNameAttribute::Noselect);
+        }
+        if !subscribed_only {
+            let children = if info.has_children {
+                "HasChildren"
+            } else {
+                "HasNoChildren"
+            };
+            items.push(FlagNameAttribute::from(Atom::unvalidated(children)));
+            if let Some(special) = info
+                .special_use
+                .as_deref()
+                .and_then(|s| s.strip_prefix('\\'))
+                && let Ok(atom) = Atom::try_from(special.to_string())
+            {
+                items.push(FlagNameAttribute::from(atom));
+            }
+        }
+        let mailbox = wire::mailbox(name);
+        out.data(if subscribed_only {
+            Data::Lsub {
+                items,
+                delimiter,
+                mailbox,
+            }
+        } else {
+            Data::List {
+                items,
+                delimiter,
+                mailbox,
+            }
+        });
+    }
+    Outcome::ok(if subscribed_only {
+        "LSUB completed"
+    } else {
+        "LIST completed"
+    })
+}
+
+/// Longer patterns are refused: matching costs pattern length times name length.
+pub const MAX_PATTERN_CHARS: usize = 1024;
+
+/// IMAP LIST matching: `*` matches anything, `%` anything but the separator. INBOX matches
+/// in any case.
+pub fn matches(pattern: &str, name: &str) -> bool {
+    let bytes = pattern.as_bytes();
+    let inbox_prefix = bytes.len() >= 5
+        && bytes[..5].eq_ignore_ascii_case(b"INBOX")
+        && (bytes.len() == 5 || bytes[5] == b'/');
+    // The first five bytes are ASCII when `inbox_prefix` holds, so 5 is a char boundary.
+    let pattern: Vec<char> = if inbox_prefix {
+        "INBOX".chars().chain(pattern[5..].chars()).collect()
+    } else {
+        pattern.chars().collect()
+    };
+    let name: Vec<char> = name.chars().collect();
+    // matched[j]: the pattern from the current position on matches name[j..]. Filled from the
+    // end of the pattern backwards; linear in pattern times name, whatever the wildcards.
+    let mut next: Vec<bool> = (0..=name.len()).map(|j| j == name.len()).collect();
+    for &p in pattern.iter().rev() {
+        let mut here = vec![false; name.len() + 1];
+        for j in (0..=name.len()).rev() {
+            here[j] = match p {
+                '*' => next[j] || (j < name.len() && here[j + 1]),
+                '%' => next[j] || (j < name.len() && name[j] != '/' && here[j + 1]),
+                c => j < name.len() && name[j] == c && next[j + 1],
+            };
+        }
+        next = here;
+    }
+    next[0]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn wildcards() {
+        assert!(matches("*", "a/b/c"));
+        assert!(matches("%", "a"));
+        assert!(!matches("%", "a/b"));
+        assert!(matches("a/%", "a/b"));
+        assert!(!matches("a/%", "a/b/c"));
+        assert!(matches("a/*", "a/b/c"));
+        assert!(matches("inbox", "INBOX"));
+        assert!(matches("Inbox/%", "INBOX/x"));
+        assert!(!matches("Sent", "sent"));
+        assert!(matches("S%t", "Sent"));
+        assert!(!matches(
+            "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b",
+            &"a".repeat(200)
+        ));
+        assert!(matches("%/%", "a/b") && !matches("%/%", "a/b/c") && matches("", ""));
+    }
+}

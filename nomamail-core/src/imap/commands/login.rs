@@ -1,0 +1,57 @@
+//! LOGIN, and the password check AUTHENTICATE PLAIN shares with it.
+
+use super::capability;
+use crate::accounts::Password;
+use crate::imap::reply::{Outcome, code};
+use crate::imap::session::{Reply, Session, State};
+use imap_types::core::AString;
+use imap_types::response::Code;
+use imap_types::secret::Secret;
+
+pub fn run(
+    session: &mut Session,
+    user: AString<'_>,
+    password: Secret<AString<'_>>,
+    reply: &mut Reply,
+) -> Outcome {
+    if session.store().is_some() {
+        return Outcome::bad("already logged in");
+    }
+    if !session.may_send_password() {
+        return Outcome::no_with(
+            code("PRIVACYREQUIRED"),
+            "use STARTTLS before sending a password",
+        );
+    }
+    let (Ok(user), Ok(password)) = (
+        std::str::from_utf8(user.as_ref()),
+        std::str::from_utf8(password.declassify().as_ref()),
+    ) else {
+        reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
+        return failed();
+    };
+    log_in(session, user, password, reply)
+}
+
+pub fn log_in(session: &mut Session, user: &str, password: &str, reply: &mut Reply) -> Outcome {
+    match session
+        .shared
+        .stores
+        .authenticate(user, &Password::new(password))
+    {
+        Ok(Some(store)) => {
+            session.shared.throttle.succeeded(session.peer.ip());
+            session.state = State::Authenticated { store };
+            Outcome::ok_with(Code::Capability(capability::list(session)), "logged in")
+        }
+        Ok(None) => {
+            reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
+            failed()
+        }
+        Err(_) => Outcome::no_with(code("UNAVAILABLE"), "the account cannot be opened now"),
+    }
+}
+
+fn failed() -> Outcome {
+    Outcome::no_with(code("AUTHENTICATIONFAILED"), "wrong user name or password")
+}

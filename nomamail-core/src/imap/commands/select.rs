@@ -1,0 +1,110 @@
+//! SELECT and EXAMINE (RFC 3501 §6.3.1–2, with RFC 7162's CONDSTORE parameter).
+
+use super::existing_mailbox;
+use crate::imap::reply::{Outcome, Replies};
+use crate::imap::session::{Selected, Session, State, known};
+use crate::imap::view::SelectedView;
+use crate::imap::wire;
+use imap_types::command::SelectParameter;
+use imap_types::flag::{Flag, FlagPerm};
+use imap_types::mailbox::Mailbox;
+use imap_types::response::{Code, Data};
+use std::collections::BTreeSet;
+use std::num::{NonZeroU32, NonZeroU64};
+
+pub fn run(
+    session: &mut Session,
+    mailbox: Mailbox<'_>,
+    parameters: Vec<SelectParameter>,
+    read_only: bool,
+    out: &mut Replies,
+) -> Outcome {
+    let store = match super::authenticated(session) {
+        Ok(store) => store,
+        Err(outcome) => return outcome,
+    };
+    // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+    if matches!(session.state, State::Selected { .. }) {
+        out.untagged_ok(
+            Some(crate::imap::reply::code("CLOSED")),
+            "previous mailbox closed",
+        );
+    }
+    session.state = State::Authenticated {
+        store: store.clone(),
+    };
+    if parameters
+        .iter()
+        .any(|p| matches!(p, SelectParameter::CondStore))
+    {
+        session.condstore = true;
+    }
+    if parameters
+        .iter()
+        .any(|p| matches!(p, SelectParameter::QResync { .. }))
+    {
+        return Outcome::bad("QRESYNC is not offered");
+    }
+    let info = match existing_mailbox(&store, &mailbox) {
+        Ok(info) => info,
+        Err(outcome) => return outcome,
+    };
+    // The version is read first: a change racing the read is then reported again, not lost.
+    let version = store.version();
+    let read = store.read(|r| Ok::<_, crate::Error>((r.entries(info.id)?, r.highest_modseq())));
+    let (entries, highest_modseq) = match read {
+        Ok(read) => read,
+        Err(error) => return error.into(),
+    };
+    let keywords: BTreeSet<&str> = entries
+        .iter()
+        .flat_map(|e| e.flags.iter())
+        .filter(|f| !f.starts_with('\\'))
+        .map(String::as_str)
+        .collect();
+    let mut flags = vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ];
+    flags.extend(keywords.iter().filter_map(|k| wire::flag(k)));
+    out.data(Data::Flags(flags.clone()));
+    out.data(Data::Exists(entries.len() as u32));
+    out.data(Data::Recent(0));
+    if let Some(first_unseen) = entries
+        .iter()
+        .position(|e| !e.flags.iter().any(|f| f == "\\Seen"))
+        && let Some(seq) = NonZeroU32::new(first_unseen as u32 + 1)
+    {
+        out.untagged_ok(Some(Code::Unseen(seq)), "first unseen");
+    }
+    let mut permanent: Vec<FlagPerm> = flags.into_iter().map(FlagPerm::Flag).collect();
+    permanent.push(FlagPerm::Asterisk);
+    out.untagged_ok(Some(Code::PermanentFlags(permanent)), "flags are kept");
+    if let Some(v) = NonZeroU32::new(info.uidvalidity) {
+        out.untagged_ok(Some(Code::UidValidity(v)), "UIDs valid");
+    }
+    if let Some(n) = NonZeroU32::new(info.uidnext) {
+        out.untagged_ok(Some(Code::UidNext(n)), "predicted next UID");
+    }
+    if let Some(m) = NonZeroU64::new(highest_modseq) {
+        out.untagged_ok(Some(Code::HighestModSeq(m)), "highest");
+    }
+    session.state = State::Selected {
+        store,
+        selected: Selected {
+            mailbox: info.id,
+            read_only,
+            view: SelectedView::new(entries.into_iter().map(known).collect()),
+            seen_version: version,
+            expunges_held_back: false,
+        },
+    };
+    if read_only {
+        Outcome::ok_with(Code::ReadOnly, "EXAMINE completed")
+    } else {
+        Outcome::ok_with(Code::ReadWrite, "SELECT completed")
+    }
+}

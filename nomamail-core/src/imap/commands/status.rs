@@ -1,0 +1,67 @@
+//! STATUS (RFC 3501 §6.3.10, with HIGHESTMODSEQ from RFC 7162).
+
+use super::existing_mailbox;
+use crate::imap::reply::{Outcome, Replies};
+use crate::imap::session::Session;
+use crate::imap::wire;
+use imap_types::mailbox::Mailbox;
+use imap_types::response::Data;
+use imap_types::status::{StatusDataItem, StatusDataItemName};
+use std::borrow::Cow;
+use std::num::NonZeroU32;
+
+pub fn run(
+    session: &mut Session,
+    mailbox: Mailbox<'_>,
+    names: &[StatusDataItemName],
+    out: &mut Replies,
+) -> Outcome {
+    let store = match super::authenticated(session) {
+        Ok(store) => store,
+        Err(outcome) => return outcome,
+    };
+    let info = match existing_mailbox(&store, &mailbox) {
+        Ok(info) => info,
+        Err(outcome) => return outcome,
+    };
+    let read = store.read(|r| Ok::<_, crate::Error>((r.entries(info.id)?, r.highest_modseq())));
+    let (entries, highest_modseq) = match read {
+        Ok(read) => read,
+        Err(error) => return error.into(),
+    };
+    let has = |e: &crate::EntryInfo, flag: &str| e.flags.iter().any(|f| f == flag);
+    let mut items = Vec::new();
+    for name in names {
+        items.push(match name {
+            StatusDataItemName::Messages => StatusDataItem::Messages(entries.len() as u32),
+            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            StatusDataItemName::UidNext => match NonZeroU32::new(info.uidnext) {
+                Some(n) => StatusDataItem::UidNext(n),
+                None => continue,
+            },
+            StatusDataItemName::UidValidity => match NonZeroU32::new(info.uidvalidity) {
+                Some(v) => StatusDataItem::UidValidity(v),
+                None => continue,
+            },
+            StatusDataItemName::Unseen => {
+                StatusDataItem::Unseen(entries.iter().filter(|e| !has(e, "\\Seen")).count() as u32)
+            }
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(
+                entries.iter().filter(|e| has(e, "\\Deleted")).count() as u32,
+            ),
+            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(
+                entries
+                    .iter()
+                    .filter(|e| has(e, "\\Deleted"))
+                    .map(|e| e.size)
+                    .sum(),
+            ),
+            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(highest_modseq),
+        });
+    }
+    out.data(Data::Status {
+        mailbox: wire::mailbox(&info.name),
+        items: Cow::Owned(items),
+    });
+    Outcome::ok("STATUS completed")
+}

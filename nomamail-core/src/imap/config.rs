@@ -1,0 +1,48 @@
+//! Server settings: limits against slow or hostile clients, and when plaintext passwords
+//! are acceptable.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest literal (an APPENDed message, mostly) a client may send.
+    pub max_literal: u32,
+    /// Longest command line, literals not counted.
+    pub max_line: usize,
+    /// Open connections at once, all users together.
+    pub max_connections: usize,
+    /// How long IDLE may last before the server says BYE (RFC 2177 asks for 29 minutes at least).
+    pub idle_timeout: Duration,
+    /// How long a connection may sit without sending a command (RFC 3501 asks for 30 minutes at least).
+    pub autologout: Duration,
+    /// Unauthenticated connections are dropped sooner.
+    pub login_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_literal: 64 << 20,
+            max_line: 64 << 10,
+            max_connections: 1000,
+            idle_timeout: Duration::from_secs(30 * 60),
+            autologout: Duration::from_secs(30 * 60),
+            login_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ServerConfig {
+    pub limits: Limits,
+    /// Accept LOGIN and AUTHENTICATE PLAIN without TLS from anywhere. Off by default: then only
+    /// clients on a loopback address may send a password in the clear.
+    pub allow_plaintext_anywhere: bool,
+}
+
+impl ServerConfig {
+    pub fn plaintext_allowed(&self, peer: SocketAddr) -> bool {
+        self.allow_plaintext_anywhere || peer.ip().is_loopback()
+    }
+}

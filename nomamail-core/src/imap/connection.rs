@@ -1,0 +1,394 @@
+//! One client connection: reads bytes into commands (with bounded buffers and literal
+//! continuations), hands each command to the session off the reactor, writes the replies,
+//! and does the waiting parts of IDLE and AUTHENTICATE itself.
+
+use super::config::Limits;
+use super::reply::{Outcome, Replies};
+use super::session::{Reply, Session, Shared};
+use bounded_static::IntoBoundedStatic;
+use imap_codec::fragmentizer::{
+    DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,
+};
+use imap_codec::{AuthenticateDataCodec, CommandCodec, IdleDoneCodec};
+use imap_types::auth::{AuthMechanism, AuthenticateData};
+use imap_types::command::{Command, CommandBody};
+use imap_types::core::{LiteralMode, Tag};
+use imap_types::response::Code;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+const READ_CHUNK: usize = 16 << 10;
+
+enum Incoming {
+    /// A complete message sits in the fragmentizer.
+    Message,
+    /// The client closed the connection, or must be dropped.
+    Closed,
+}
+
+enum Wait {
+    Incoming(io::Result<Incoming>),
+    Stop,
+    Timeout,
+}
+
+pub struct Connection {
+    io: Box<dyn Io>,
+    fragments: Fragmentizer,
+    /// Where the current line started in the message buffer; tells a line that outgrows
+    /// `max_line` from a literal that may be large.
+    line_start: usize,
+    in_literal: bool,
+    session: Option<Session>,
+    limits: Limits,
+    stop: watch::Receiver<bool>,
+}
+
+pub async fn run(
+    io: Box<dyn Io>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+    secure: bool,
+) {
+    let limits = shared.config.limits.clone();
+    let max_message = limits
+        .max_literal
+        .saturating_add(u32::try_from(limits.max_line * 4).unwrap_or(u32::MAX));
+    let mut connection = Connection {
+        io,
+        fragments: Fragmentizer::new(max_message),
+        line_start: 0,
+        in_literal: false,
+        session: Some(Session::new(shared, peer, secure)),
+        limits,
+        stop,
+    };
+    // An error here is the client going away; there is no one left to tell.
+    let _ = connection.serve().await;
+}
+
+impl Connection {
+    async fn serve(&mut self) -> io::Result<()> {
+        let greeting = match &self.session {
+            Some(session) => super::commands::capability::greeting(session),
+            None => return Ok(()),
+        };
+        self.send(&greeting).await?;
+        loop {
+            let authenticated = self.session.as_ref().is_some_and(|s| s.store().is_some());
+            let timeout = if authenticated {
+                self.limits.autologout
+            } else {
+                self.limits.login_timeout
+            };
+            match self.wait(timeout).await {
+                Wait::Incoming(Ok(Incoming::Message)) => {}
+                Wait::Incoming(Ok(Incoming::Closed)) | Wait::Incoming(Err(_)) => return Ok(()),
+                Wait::Stop => return self.bye("server shutting down").await,
+                Wait::Timeout => return self.bye("autologout: idle for too long").await,
+            }
+            let command = match self.fragments.decode_message(&CommandCodec::default()) {
+                Ok(command) => command.into_static(),
+                Err(error) => {
+                    self.refuse_message(error_text(&error)).await?;
+                    continue;
+                }
+            };
+            if !self.command(command).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs one command; false when the connection must close.
+    async fn command(&mut self, command: Command<'static>) -> io::Result<bool> {
+        match &command.body {
+            CommandBody::Idle => return self.idle(command.tag).await,
+            CommandBody::StartTLS => {
+                let mut out = Replies::default();
+                out.tagged(
+                    &command.tag,
+                    Outcome::no("TLS is not configured on this listener"),
+                );
+                self.send(&out.take()).await?;
+                return Ok(true);
+            }
+            CommandBody::Authenticate {
+                mechanism: AuthMechanism::Plain,
+                initial_response: None,
+            } => return self.authenticate_plain(command.tag).await,
+            _ => {}
+        }
+        let Some(reply) = self
+            .in_session(move |session| session.handle(command))
+            .await
+        else {
+            return Ok(false);
+        };
+        self.reply(reply).await
+    }
+
+    async fn reply(&mut self, reply: Reply) -> io::Result<bool> {
+        if let Some(delay) = reply.delay {
+            tokio::time::sleep(delay).await;
+        }
+        self.send(&reply.bytes).await?;
+        Ok(!reply.logout)
+    }
+
+    /// Runs `f` on the session on a blocking thread: the store does disk I/O and fsyncs.
+    async fn in_session<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Session) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut session = self.session.take()?;
+        let (session, out) = tokio::task::spawn_blocking(move || {
+            let out = f(&mut session);
+            (session, out)
+        })
+        .await
+        .ok()?;
+        self.session = Some(session);
+        Some(out)
+    }
+
+    /// RFC 4616 PLAIN without an initial response: ask for it, then run the command with it.
+    async fn authenticate_plain(&mut self, tag: Tag<'static>) -> io::Result<bool> {
+        self.send(b"+ \r\n").await?;
+        match self.wait(self.limits.login_timeout).await {
+            Wait::Incoming(Ok(Incoming::Message)) => {}
+            Wait::Incoming(_) => return Ok(false),
+            Wait::Stop => {
+                self.bye("server shutting down").await?;
+                return Ok(false);
+            }
+            Wait::Timeout => {
+                self.bye("no answer to the authentication challenge")
+                    .await?;
+                return Ok(false);
+            }
+        }
+        let data = match self
+            .fragments
+            .decode_message(&AuthenticateDataCodec::default())
+        {
+            Ok(AuthenticateData::Continue(data)) => data.declassify().clone().into_owned(),
+            Ok(AuthenticateData::Cancel) => {
+                let mut out = Replies::default();
+                out.tagged(&tag, Outcome::bad("authentication cancelled"));
+                self.send(&out.take()).await?;
+                return Ok(true);
+            }
+            Err(_) => {
+                let mut out = Replies::default();
+                out.tagged(&tag, Outcome::bad("the answer is not valid base64"));
+                self.send(&out.take()).await?;
+                return Ok(true);
+            }
+        };
+        let command = Command {
+            tag,
+            body: CommandBody::Authenticate {
+                mechanism: AuthMechanism::Plain,
+                initial_response: Some(imap_types::secret::Secret::new(data.into())),
+            },
+        };
+        let Some(reply) = self
+            .in_session(move |session| session.handle(command))
+            .await
+        else {
+            return Ok(false);
+        };
+        self.reply(reply).await
+    }
+
+    /// RFC 2177: report changes as they happen until the client says DONE.
+    async fn idle(&mut self, tag: Tag<'static>) -> io::Result<bool> {
+        let Some(store) = self.session.as_ref().and_then(|s| s.store().cloned()) else {
+            let mut out = Replies::default();
+            out.tagged(&tag, Outcome::bad("log in first"));
+            self.send(&out.take()).await?;
+            return Ok(true);
+        };
+        let mut changes = store.watch();
+        self.send(b"+ idling\r\n").await?;
+        self.catch_up().await?;
+        let deadline = tokio::time::Instant::now() + self.limits.idle_timeout;
+        let mut stop = self.stop.clone();
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return Ok(false);
+                    }
+                    self.catch_up().await?;
+                }
+                incoming = self.next_message() => {
+                    match incoming? {
+                        Incoming::Message => break,
+                        Incoming::Closed => return Ok(false),
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.bye("IDLE lasted too long").await?;
+                    return Ok(false);
+                }
+                _ = stop.changed() => {
+                    self.bye("server shutting down").await?;
+                    return Ok(false);
+                }
+            }
+        }
+        let outcome = match self.fragments.decode_message(&IdleDoneCodec::default()) {
+            Ok(_) => Outcome::ok("IDLE terminated"),
+            Err(_) => Outcome::bad("expected DONE"),
+        };
+        let Some(bytes) = self
+            .in_session(move |session| {
+                let mut out = Replies::default();
+                session.catch_up(&mut out, true);
+                out.tagged(&tag, outcome);
+                out.take()
+            })
+            .await
+        else {
+            return Ok(false);
+        };
+        self.send(&bytes).await?;
+        Ok(true)
+    }
+
+    async fn catch_up(&mut self) -> io::Result<()> {
+        let bytes = self
+            .in_session(|session| {
+                let mut out = Replies::default();
+                session.catch_up(&mut out, true);
+                out.take()
+            })
+            .await
+            .unwrap_or_default();
+        if !bytes.is_empty() {
+            self.send(&bytes).await?;
+        }
+        Ok(())
+    }
+
+    async fn wait(&mut self, timeout: std::time::Duration) -> Wait {
+        if *self.stop.borrow() {
+            return Wait::Stop;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            incoming = self.next_message() => Wait::Incoming(incoming),
+            _ = stop.changed() => Wait::Stop,
+            _ = tokio::time::sleep(timeout) => Wait::Timeout,
+        }
+    }
+
+    /// Reads until a whole message (a command line and its literals) is buffered, answering
+    /// literal announcements as it goes. Buffers stay bounded: the fragmentizer keeps at most
+    /// one message, a line may not pass `max_line`, a literal not `max_literal`.
+    async fn next_message(&mut self) -> io::Result<Incoming> {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            match self.fragments.progress() {
+                Some(FragmentInfo::Line {
+                    end, announcement, ..
+                }) => {
+                    self.line_start = end;
+                    if let Some(LiteralAnnouncement { mode, length }) = announcement {
+                        if length > self.limits.max_literal {
+                            if mode == LiteralMode::NonSync {
+                                self.bye("literal too large").await?;
+                                return Ok(Incoming::Closed);
+                            }
+                            self.refuse_literal().await?;
+                            continue;
+                        }
+                        self.in_literal = true;
+                        if mode == LiteralMode::Sync {
+                            self.send(b"+ go ahead\r\n").await?;
+                        }
+                    }
+                }
+                Some(FragmentInfo::Literal { end, .. }) => {
+                    self.line_start = end;
+                    self.in_literal = false;
+                }
+                None => {
+                    let pending = self
+                        .fragments
+                        .message_bytes()
+                        .len()
+                        .saturating_sub(self.line_start);
+                    if !self.in_literal && pending > self.limits.max_line {
+                        self.bye("command line too long").await?;
+                        return Ok(Incoming::Closed);
+                    }
+                    let n = self.io.read(&mut chunk).await?;
+                    if n == 0 {
+                        return Ok(Incoming::Closed);
+                    }
+                    self.fragments.enqueue_bytes(&chunk[..n]);
+                    continue;
+                }
+            }
+            if self.fragments.is_message_complete() {
+                self.line_start = 0;
+                self.in_literal = false;
+                return Ok(Incoming::Message);
+            }
+        }
+    }
+
+    /// A synchronizing literal over the limit: the client has not sent it yet, so refuse the
+    /// command and start afresh (RFC 7888 §4 allows exactly this).
+    async fn refuse_literal(&mut self) -> io::Result<()> {
+        let mut out = Replies::default();
+        match self.fragments.decode_tag() {
+            Some(tag) => out.tagged(
+                &tag.into_static(),
+                Outcome::no_with(Code::TooBig, "literal too large"),
+            ),
+            None => out.untagged_bad("literal too large"),
+        }
+        self.fragments.skip_message();
+        self.line_start = 0;
+        self.in_literal = false;
+        self.send(&out.take()).await
+    }
+
+    async fn refuse_message(&mut self, text: &str) -> io::Result<()> {
+        let mut out = Replies::default();
+        match self.fragments.decode_tag() {
+            Some(tag) => out.tagged(&tag.into_static(), Outcome::bad(text)),
+            None => out.untagged_bad(text),
+        }
+        self.send(&out.take()).await
+    }
+
+    async fn bye(&mut self, text: &str) -> io::Result<()> {
+        let mut out = Replies::default();
+        out.bye(text);
+        self.send(&out.take()).await
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+}
+
+fn error_text<C: imap_codec::decode::Decoder>(error: &DecodeMessageError<'_, C>) -> &'static str {
+    match error {
+        DecodeMessageError::MessageTooLong { .. } => "command too long",
+        _ => "could not parse the command",
+    }
+}

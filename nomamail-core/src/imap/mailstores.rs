@@ -1,0 +1,97 @@
+//! The accounts a server serves, and each account's one open replica shared by all of its
+//! sessions (and, later, its sync transports). Every write goes through `Mailstore::write`,
+//! which tells the account's other sessions that the store moved, so IDLE and the next
+//! command of each session pick the change up.
+
+use crate::accounts::{AccountError, Accounts, Password};
+use crate::replica::Replica;
+use crate::schema::Durability;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
+
+pub struct Mailstores {
+    accounts: Mutex<Accounts>,
+    open: Mutex<HashMap<String, Arc<Mailstore>>>,
+    durability: Durability,
+}
+
+pub struct Mailstore {
+    user: String,
+    replica: Mutex<Replica>,
+    /// Bumped after every write; sessions compare it with the value they last caught up to.
+    changes: watch::Sender<u64>,
+}
+
+/// A panic while holding a lock leaves the store as SQLite left it (each write is one
+/// transaction), so the lock stays usable.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Mailstores {
+    pub fn new(accounts: Accounts, durability: Durability) -> Mailstores {
+        Mailstores {
+            accounts: Mutex::new(accounts),
+            open: Mutex::new(HashMap::new()),
+            durability,
+        }
+    }
+
+    /// The account's store if `password` is right; `None` for a wrong password or an unknown
+    /// user alike.
+    pub fn authenticate(
+        &self,
+        user: &str,
+        password: &Password,
+    ) -> Result<Option<Arc<Mailstore>>, AccountError> {
+        if !lock(&self.accounts).verify(user, password)? {
+            return Ok(None);
+        }
+        self.open(user).map(Some)
+    }
+
+    /// The account's shared store, opened on first use.
+    pub fn open(&self, user: &str) -> Result<Arc<Mailstore>, AccountError> {
+        let mut open = lock(&self.open);
+        if let Some(store) = open.get(user) {
+            return Ok(store.clone());
+        }
+        let replica = lock(&self.accounts).open_replica(user, self.durability)?;
+        let store = Arc::new(Mailstore {
+            user: user.to_string(),
+            replica: Mutex::new(replica),
+            changes: watch::Sender::new(0),
+        });
+        open.insert(user.to_string(), store.clone());
+        Ok(store)
+    }
+}
+
+impl Mailstore {
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&mut Replica) -> T) -> T {
+        f(&mut lock(&self.replica))
+    }
+
+    /// Runs a change and wakes every session of the account, whether or not it succeeded:
+    /// a spurious wake-up costs one comparison, a missed one a stale client.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Replica) -> T) -> T {
+        let out = f(&mut lock(&self.replica));
+        self.changes.send_modify(|version| *version += 1);
+        out
+    }
+
+    pub fn version(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+}

@@ -1,0 +1,95 @@
+//! Turning a client's sequence set (`1:4,7,9:*`) into the messages of the selected view.
+
+use super::view::SelectedView;
+use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetError {
+    /// A message sequence number beyond what the client has been told exists.
+    OutOfRange(u32),
+}
+
+/// The sequence numbers (ascending, no repeats) that `set` names in `view`. Message numbers
+/// must exist; UIDs that name no message are simply skipped, as RFC 3501 asks.
+pub fn resolve(set: &SequenceSet, view: &SelectedView, by_uid: bool) -> Result<Vec<u32>, SetError> {
+    let mut picked = vec![false; view.len() as usize];
+    let messages = view.messages();
+    let largest = if by_uid {
+        messages.last().map_or(0, |m| m.uid)
+    } else {
+        view.len()
+    };
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(n) => n.get(),
+        SeqOrUid::Asterisk => largest,
+    };
+    for sequence in set.0.as_ref() {
+        let (low, high) = match sequence {
+            Sequence::Single(v) => (value(v), value(v)),
+            Sequence::Range(a, b) => {
+                let (a, b) = (value(a), value(b));
+                (a.min(b), a.max(b))
+            }
+        };
+        if by_uid {
+            let start = messages.partition_point(|m| m.uid < low);
+            let end = messages.partition_point(|m| m.uid <= high);
+            picked[start..end].iter_mut().for_each(|p| *p = true);
+        } else {
+            if low == 0 || high > view.len() {
+                return Err(SetError::OutOfRange(high.max(low)));
+            }
+            picked[low as usize - 1..high as usize]
+                .iter_mut()
+                .for_each(|p| *p = true);
+        }
+    }
+    Ok(picked
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| **p)
+        .map(|(i, _)| i as u32 + 1)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::view::Known;
+    use imap_codec::imap_types::sequence::SequenceSet;
+
+    fn view(uids: &[u32]) -> SelectedView {
+        SelectedView::new(
+            uids.iter()
+                .map(|&uid| Known {
+                    uid,
+                    flags: Vec::new(),
+                    modseq: 1,
+                })
+                .collect(),
+        )
+    }
+
+    fn set(text: &str) -> SequenceSet {
+        SequenceSet::try_from(text).expect("valid sequence set")
+    }
+
+    #[test]
+    fn message_numbers_and_asterisk() {
+        let v = view(&[3, 5, 8, 13]);
+        assert_eq!(resolve(&set("1:2,4"), &v, false), Ok(vec![1, 2, 4]));
+        assert_eq!(resolve(&set("*"), &v, false), Ok(vec![4]));
+        assert_eq!(resolve(&set("3:*"), &v, false), Ok(vec![3, 4]));
+        assert_eq!(resolve(&set("5"), &v, false), Err(SetError::OutOfRange(5)));
+    }
+
+    #[test]
+    fn uids_skip_gaps_and_a_range_past_the_end_still_names_the_last() {
+        let v = view(&[3, 5, 8, 13]);
+        assert_eq!(resolve(&set("4:8"), &v, true), Ok(vec![2, 3]));
+        assert_eq!(resolve(&set("100:*"), &v, true), Ok(vec![4]));
+        assert_eq!(resolve(&set("1:*"), &v, true), Ok(vec![1, 2, 3, 4]));
+        assert_eq!(resolve(&set("6,7"), &v, true), Ok(vec![]));
+        assert_eq!(resolve(&set("1:*"), &view(&[]), true), Ok(vec![]));
+    }
+}

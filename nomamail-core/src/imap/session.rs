@@ -1,0 +1,287 @@
+//! One client's session: its state (RFC 3501 §3) and the one `match` that sends each command
+//! to its handler in `commands`. Handlers are synchronous and run off the async reactor; the
+//! connection loop (`connection.rs`) does all the waiting.
+
+use super::commands;
+use super::config::ServerConfig;
+use super::mailstores::{Mailstore, Mailstores};
+use super::reply::{Outcome, Replies};
+use super::view::{Known, SelectedView, Update};
+use super::wire;
+use crate::ids::MailboxId;
+use imap_types::command::{Command, CommandBody};
+use imap_types::core::Vec1;
+use imap_types::fetch::MessageDataItem;
+use imap_types::response::Data;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub enum State {
+    NotAuthenticated,
+    Authenticated {
+        store: Arc<Mailstore>,
+    },
+    Selected {
+        store: Arc<Mailstore>,
+        selected: Selected,
+    },
+    Logout,
+}
+
+pub struct Selected {
+    pub mailbox: MailboxId,
+    pub read_only: bool,
+    pub view: SelectedView,
+    /// The store version the view was last brought up to.
+    pub seen_version: u64,
+    /// Messages gone from the store are still in the view (a FETCH, STORE or SEARCH was
+    /// running); the next command that may send EXPUNGE must look again.
+    pub expunges_held_back: bool,
+}
+
+/// What a server shares with all its sessions.
+pub struct Shared {
+    pub stores: Arc<Mailstores>,
+    pub config: ServerConfig,
+    pub throttle: super::throttle::Throttle,
+}
+
+pub struct Session {
+    pub state: State,
+    pub shared: Arc<Shared>,
+    pub peer: SocketAddr,
+    /// TLS is up (implicit, or after STARTTLS).
+    pub secure: bool,
+    /// RFC 7162: once enabled (or implied by a CONDSTORE-aware command), FETCH responses
+    /// carry MODSEQ.
+    pub condstore: bool,
+    pub qresync: bool,
+}
+
+/// What the connection loop must do after a command.
+#[derive(Default)]
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub logout: bool,
+    /// Held back before sending, to slow down password guessing.
+    pub delay: Option<Duration>,
+}
+
+impl Session {
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, secure: bool) -> Session {
+        Session {
+            state: State::NotAuthenticated,
+            shared,
+            peer,
+            secure,
+            condstore: false,
+            qresync: false,
+        }
+    }
+
+    /// Plaintext passwords are refused on a connection that is neither encrypted nor local.
+    pub fn may_send_password(&self) -> bool {
+        self.secure || self.shared.config.plaintext_allowed(self.peer)
+    }
+
+    pub fn store(&self) -> Option<&Arc<Mailstore>> {
+        match &self.state {
+            State::Authenticated { store } | State::Selected { store, .. } => Some(store),
+            _ => None,
+        }
+    }
+
+    pub fn handle(&mut self, command: Command<'static>) -> Reply {
+        let mut out = Replies::default();
+        let mut reply = Reply::default();
+        let tag = command.tag.clone();
+        let allow_expunge = !matches!(
+            command.body,
+            CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Search { .. }
+        );
+        let outcome = self.dispatch(command.body, &mut out, &mut reply);
+        if !matches!(self.state, State::Logout) {
+            self.catch_up(&mut out, allow_expunge);
+        }
+        out.tagged(&tag, outcome);
+        reply.logout = matches!(self.state, State::Logout);
+        reply.bytes = out.take();
+        reply
+    }
+
+    fn dispatch(
+        &mut self,
+        body: CommandBody<'static>,
+        out: &mut Replies,
+        reply: &mut Reply,
+    ) -> Outcome {
+        use CommandBody as C;
+        use commands::*;
+        let authenticated = self.store().is_some();
+        let selected = matches!(self.state, State::Selected { .. });
+        match body {
+            C::Capability => capability::run(self, out),
+            C::Noop | C::Check => noop::run(),
+            C::Logout => logout::run(self, out),
+            C::StartTLS => Outcome::bad("STARTTLS is handled by the connection"),
+            C::Login { username, password } => login::run(self, username, password, reply),
+            C::Authenticate {
+                mechanism,
+                initial_response,
+            } => authenticate::run(self, mechanism, initial_response, reply),
+            C::Id { parameters } => id::run(parameters, out),
+            C::Enable { capabilities } if authenticated => enable::run(self, capabilities, out),
+            C::Namespace if authenticated => namespace::run(out),
+            C::Select {
+                mailbox,
+                parameters,
+            } if authenticated => select::run(self, mailbox, parameters, false, out),
+            C::Examine {
+                mailbox,
+                parameters,
+            } if authenticated => select::run(self, mailbox, parameters, true, out),
+            C::Create { mailbox } if authenticated => create::run(self, mailbox),
+            C::Delete { mailbox } if authenticated => delete::run(self, mailbox),
+            C::Rename { from, to } if authenticated => rename::run(self, from, to),
+            C::Subscribe { mailbox } if authenticated => subscribe::run(self, mailbox, true),
+            C::Unsubscribe { mailbox } if authenticated => subscribe::run(self, mailbox, false),
+            C::List {
+                reference,
+                mailbox_wildcard,
+            } if authenticated => list::run(self, reference, mailbox_wildcard, false, out),
+            C::Lsub {
+                reference,
+                mailbox_wildcard,
+            } if authenticated => list::run(self, reference, mailbox_wildcard, true, out),
+            C::Status {
+                mailbox,
+                item_names,
+            } if authenticated => status::run(self, mailbox, &item_names, out),
+            C::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } if authenticated => append::run(self, mailbox, flags, date, message),
+            C::Idle => Outcome::bad("IDLE is handled by the connection"),
+            C::Close if selected => close::run(self, true),
+            C::Unselect if selected => close::run(self, false),
+            C::Expunge if selected => expunge::run(self, None, out),
+            C::ExpungeUid { sequence_set } if selected => {
+                expunge::run(self, Some(sequence_set), out)
+            }
+            C::Search {
+                charset,
+                criteria,
+                uid,
+            } if selected => search::run(self, charset, criteria, uid, out),
+            C::Fetch {
+                sequence_set,
+                macro_or_item_names,
+                uid,
+                modifiers,
+            } if selected => {
+                fetch::run(self, sequence_set, macro_or_item_names, uid, modifiers, out)
+            }
+            C::Store {
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+            } if selected => store::run(
+                self,
+                sequence_set,
+                kind,
+                response,
+                flags,
+                uid,
+                modifiers,
+                out,
+            ),
+            C::Copy {
+                sequence_set,
+                mailbox,
+                uid,
+            } if selected => copy::run(self, sequence_set, mailbox, uid, false, out),
+            C::Move {
+                sequence_set,
+                mailbox,
+                uid,
+            } if selected => copy::run(self, sequence_set, mailbox, uid, true, out),
+            C::Sort { .. }
+            | C::Thread { .. }
+            | C::Compress { .. }
+            | C::GetQuota { .. }
+            | C::GetQuotaRoot { .. }
+            | C::SetQuota { .. } => Outcome::bad("command not supported"),
+            _ if !authenticated => Outcome::bad("log in first"),
+            _ => Outcome::bad("select a mailbox first"),
+        }
+    }
+
+    /// Tells the client what changed in its selected mailbox since it last heard, if anything.
+    pub fn catch_up(&mut self, out: &mut Replies, allow_expunge: bool) {
+        let condstore = self.condstore;
+        let State::Selected { store, selected } = &mut self.state else {
+            return;
+        };
+        let version = store.version();
+        if version == selected.seen_version && !selected.expunges_held_back {
+            return;
+        }
+        let Ok(now) = store.read(|r| r.entries(selected.mailbox)) else {
+            return;
+        };
+        let now: Vec<Known> = now.into_iter().map(known).collect();
+        let updates = selected.view.catch_up(&now, allow_expunge);
+        selected.expunges_held_back = selected.view.len() as usize != now.len();
+        selected.seen_version = version;
+        for update in updates {
+            match update {
+                Update::Expunge(seq) => {
+                    if let Ok(data) = Data::expunge(seq) {
+                        out.data(data);
+                    }
+                }
+                Update::Exists(n) => out.data(Data::Exists(n)),
+                Update::Flags { seq, uid, flags } => {
+                    let modseq = selected
+                        .view
+                        .messages()
+                        .get(seq as usize - 1)
+                        .map_or(0, |m| m.modseq);
+                    flags_fetch(out, seq, uid, &flags, condstore.then_some(modseq));
+                }
+            }
+        }
+    }
+}
+
+pub fn known(entry: crate::EntryInfo) -> Known {
+    Known {
+        uid: entry.uid,
+        flags: entry.flags,
+        modseq: entry.modseq,
+    }
+}
+
+/// `* seq FETCH (UID uid FLAGS (...) [MODSEQ (m)])`.
+pub fn flags_fetch(out: &mut Replies, seq: u32, uid: u32, flags: &[String], modseq: Option<u64>) {
+    let (Some(seq), Some(uid)) = (NonZeroU32::new(seq), NonZeroU32::new(uid)) else {
+        return;
+    };
+    let mut items = vec![
+        MessageDataItem::Uid(uid),
+        MessageDataItem::Flags(wire::fetch_flags(flags)),
+    ];
+    if let Some(modseq) = modseq.and_then(std::num::NonZeroU64::new) {
+        items.push(MessageDataItem::ModSeq(modseq));
+    }
+    if let Ok(items) = Vec1::try_from(items) {
+        out.data(Data::Fetch { seq, items });
+    }
+}
