@@ -1,6 +1,8 @@
 //! Test support shared by NomaMail's cross-crate tests, benchmarks and the demo: a seeded RNG
-//! and the deterministic fault simulator that drives replicas through the sans-IO sync API.
+//! the deterministic fault simulator that drives replicas through the sans-IO sync API, and an
+//! IMAP server started in-process on a free loopback port.
 
 pub mod corpus;
+pub mod imap_server;
 pub mod rng;
 pub mod sim;

@@ -169,14 +169,27 @@ impl Candidate<'_> {
         )
     }
 
+    /// Decoded text first; the raw value too, because decoding drops what users still type
+    /// (the angle brackets of a Message-ID, say).
     fn header_contains(&self, name: &str, needle: &str) -> bool {
-        let Some(root) = self.parsed.and_then(|p| p.parts.first()) else {
+        let Some(parsed) = self.parsed else {
+            return false;
+        };
+        let Some(root) = parsed.parts.first() else {
             return false;
         };
         root.headers
             .iter()
             .filter(|h| h.name.as_str().eq_ignore_ascii_case(name))
-            .any(|h| needle.is_empty() || header_text(&h.value).to_lowercase().contains(needle))
+            .any(|h| {
+                let raw = parsed
+                    .raw_message
+                    .get(h.offset_start as usize..h.offset_end as usize)
+                    .unwrap_or_default();
+                needle.is_empty()
+                    || header_text(&h.value).to_lowercase().contains(needle)
+                    || String::from_utf8_lossy(raw).to_lowercase().contains(needle)
+            })
     }
 
     fn body_contains(&self, needle: &str) -> bool {
