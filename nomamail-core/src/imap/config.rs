@@ -46,3 +46,21 @@ impl ServerConfig {
         self.allow_plaintext_anywhere || peer.ip().is_loopback()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_passwords_only_from_loopback_unless_allowed() {
+        let config = ServerConfig::default();
+        assert!(config.plaintext_allowed("127.0.0.1:5000".parse().expect("addr")));
+        assert!(config.plaintext_allowed("[::1]:5000".parse().expect("addr")));
+        assert!(!config.plaintext_allowed("192.0.2.7:5000".parse().expect("addr")));
+        let open = ServerConfig {
+            allow_plaintext_anywhere: true,
+            ..ServerConfig::default()
+        };
+        assert!(open.plaintext_allowed("192.0.2.7:5000".parse().expect("addr")));
+    }
+}

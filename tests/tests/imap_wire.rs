@@ -1,0 +1,221 @@
+//! The IMAP server on the raw wire: malformed and hostile input gets BAD or BYE, never a
+//! crash, and the limits hold.
+
+use nomamail_core::imap::{Limits, ServerConfig};
+use nomamail_tests::imap_server::TestServer;
+use nomamail_tests::rng::Rng;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+struct Wire {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Wire {
+    fn open(server: &TestServer) -> Wire {
+        let stream = TcpStream::connect(server.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut wire = Wire {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            writer: stream,
+        };
+        assert!(wire.line().starts_with("* OK"), "greeting");
+        wire
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send");
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read");
+        line
+    }
+
+    /// Lines up to and including the one tagged `tag`.
+    fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            assert!(
+                !line.is_empty(),
+                "connection closed while waiting for {tag}: {lines:?}"
+            );
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest).is_ok()
+    }
+}
+
+fn small_limits() -> ServerConfig {
+    ServerConfig {
+        limits: Limits {
+            max_literal: 1000,
+            max_line: 1024,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    }
+}
+
+#[test]
+fn malformed_commands_get_bad_and_the_session_goes_on() {
+    let server = TestServer::start_with(&[("alice", "pw")], small_limits());
+    let mut wire = Wire::open(&server);
+    wire.send(b"hello world\r\n");
+    assert!(wire.line().starts_with("hello BAD"), "unknown command");
+    wire.send(b"\r\n");
+    assert!(wire.line().starts_with("* BAD"), "empty line");
+    wire.send(b"a1 FETCH 1:* FLAGS\r\n");
+    assert!(
+        wire.until("a1")
+            .last()
+            .is_some_and(|l| l.starts_with("a1 BAD")),
+        "FETCH before login"
+    );
+    wire.send(b"a2 LOGIN alice pw\r\na3 SELECT INBOX\r\na4 FETCH 0 FLAGS\r\n");
+    assert!(
+        wire.until("a2")
+            .last()
+            .is_some_and(|l| l.starts_with("a2 OK"))
+    );
+    assert!(
+        wire.until("a3")
+            .last()
+            .is_some_and(|l| l.starts_with("a3 OK"))
+    );
+    assert!(
+        wire.until("a4")
+            .last()
+            .is_some_and(|l| l.starts_with("a4 BAD")),
+        "sequence number 0"
+    );
+    wire.send(b"a5 STORE 1 +FLAGS (\\Recent)\r\n");
+    assert!(
+        wire.until("a5").last().is_some_and(|l| l.contains("BAD")),
+        "\\Recent cannot be stored"
+    );
+    wire.send(b"a6 NOOP\r\n");
+    assert!(
+        wire.until("a6")
+            .last()
+            .is_some_and(|l| l.starts_with("a6 OK"))
+    );
+}
+
+#[test]
+fn literals_over_the_limit_are_refused_before_they_are_sent() {
+    let server = TestServer::start_with(&[("alice", "pw")], small_limits());
+    let mut wire = Wire::open(&server);
+    wire.send(b"a1 LOGIN alice pw\r\n");
+    wire.until("a1");
+    wire.send(b"a2 APPEND INBOX {5000}\r\n");
+    let refused = wire.line();
+    assert!(refused.starts_with("a2 NO [TOOBIG]"), "{refused}");
+    wire.send(b"a3 APPEND INBOX {12}\r\n");
+    assert!(
+        wire.line().starts_with('+'),
+        "continuation for an allowed literal"
+    );
+    wire.send(b"Subject: x\r\n\r\n");
+    assert!(
+        wire.until("a3")
+            .last()
+            .is_some_and(|l| l.starts_with("a3 OK [APPENDUID"))
+    );
+    // LITERAL+: no continuation, the bytes follow at once.
+    wire.send(b"a4 APPEND INBOX {12+}\r\nSubject: y\r\n\r\n");
+    assert!(
+        wire.until("a4")
+            .last()
+            .is_some_and(|l| l.starts_with("a4 OK"))
+    );
+    // A non-synchronizing literal over the limit is already on its way: the only safe
+    // answer is to hang up.
+    wire.send(b"a5 APPEND INBOX {5000+}\r\n");
+    assert!(wire.line().starts_with("* BYE"));
+    assert!(wire.closed());
+}
+
+#[test]
+fn an_endless_line_gets_bye_and_the_server_keeps_serving() {
+    let server = TestServer::start_with(&[("alice", "pw")], small_limits());
+    let mut wire = Wire::open(&server);
+    wire.send(&[b'x'; 4096]);
+    assert!(wire.line().starts_with("* BYE"), "line too long");
+    assert!(wire.closed());
+    let mut again = Wire::open(&server);
+    again.send(b"a1 NOOP\r\n");
+    assert!(
+        again
+            .until("a1")
+            .last()
+            .is_some_and(|l| l.starts_with("a1 OK"))
+    );
+}
+
+#[test]
+fn random_bytes_never_take_the_server_down() {
+    let seed = std::env::var("NOMAMAIL_WIRE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(7);
+    println!("random wire bytes, seed {seed} (replay with NOMAMAIL_WIRE_SEED={seed})");
+    let server = TestServer::start_with(&[("alice", "pw")], small_limits());
+    let mut rng = Rng::new(seed);
+    let pieces: [&[u8]; 12] = [
+        b"a1 LOGIN alice pw\r\n",
+        b"a SELECT INBOX\r\n",
+        b" {3}\r\n",
+        b" {2+}\r\nab",
+        b"(BODY[",
+        b"]<1.2>",
+        b"UID FETCH 1:* ",
+        b"\r\n",
+        b"\"unterminated",
+        b"APPEND INBOX (\\Seen) {4+}\r\nabcd\r\n",
+        b"SEARCH OR NOT (",
+        b"*%&\x00\xff",
+    ];
+    for round in 0..20 {
+        let mut wire = Wire::open(&server);
+        let mut bytes = Vec::new();
+        for _ in 0..rng.below(40) {
+            if rng.below(4) == 0 {
+                bytes.extend((0..rng.below(30)).map(|_| rng.below(256) as u8));
+            } else {
+                bytes.extend_from_slice(pieces[rng.below(pieces.len() as u64) as usize]);
+            }
+        }
+        wire.send(&bytes);
+        // The junk may leave a command waiting for more input, which is fine; at end of
+        // input the server must answer what it can and close, not hang or crash.
+        wire.writer
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half close");
+        let mut rest = Vec::new();
+        let ended = wire.reader.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "round {round} (seed {seed}): {ended:?}");
+    }
+    let mut wire = Wire::open(&server);
+    wire.send(b"a1 LOGIN alice pw\r\n");
+    assert!(
+        wire.until("a1")
+            .last()
+            .is_some_and(|l| l.starts_with("a1 OK")),
+        "still serving"
+    );
+}
