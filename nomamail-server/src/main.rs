@@ -3,6 +3,7 @@
 
 mod demo;
 mod run;
+mod tls;
 mod users;
 
 use anyhow::{Context, Result};
@@ -31,6 +32,15 @@ enum Command {
         /// Address to serve IMAP on, e.g. 127.0.0.1:1143 (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:1143")]
         imap: std::net::SocketAddr,
+        /// Also serve IMAP with TLS from the first byte (port 993 style) on this address.
+        #[arg(long)]
+        imaps: Option<std::net::SocketAddr>,
+        /// TLS certificate chain (PEM). Default: a self-signed one made in the data directory.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// TLS private key (PEM) for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Connections served at once, all users together.
         #[arg(long, default_value_t = 1000)]
         max_connections: usize,
@@ -69,6 +79,9 @@ fn main() -> Result<()> {
         Command::User(cmd) => users::run(&data_dir(cli.data_dir)?, cmd),
         Command::Run {
             imap,
+            imaps,
+            tls_cert,
+            tls_key,
             max_connections,
             max_literal,
             idle_timeout,
@@ -76,6 +89,9 @@ fn main() -> Result<()> {
             &data_dir(cli.data_dir)?,
             run::RunOptions {
                 imap,
+                imaps,
+                tls_cert,
+                tls_key,
                 max_connections,
                 max_literal,
                 idle_timeout_secs: idle_timeout,

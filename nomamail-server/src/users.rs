@@ -62,10 +62,15 @@ impl PasswordSource {
 pub fn init(dir: &Path) -> Result<()> {
     let existed = dir.join("accounts.db").exists();
     Accounts::open(dir).with_context(|| format!("initialising {}", dir.display()))?;
+    let (cert, _) = crate::tls::ensure_self_signed(dir)?;
     if existed {
         println!("{} is already initialised", dir.display());
     } else {
         println!("initialised {}", dir.display());
+        println!(
+            "TLS certificate (self-signed until you give --tls-cert): {}",
+            cert.display()
+        );
     }
     Ok(())
 }

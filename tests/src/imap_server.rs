@@ -4,13 +4,15 @@
 
 use nomamail_core::Durability;
 use nomamail_core::accounts::{Accounts, Password};
-use nomamail_core::imap::{Mailstore, Mailstores, ServerConfig};
+use nomamail_core::imap::{Listener, Mailstore, Mailstores, ServerConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The implicit-TLS listener, when the server was given a certificate.
+    pub tls_addr: Option<SocketAddr>,
     pub stores: Arc<Mailstores>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -32,9 +34,15 @@ impl TestServer {
         }
         // Durability::Process: the OS keeps every commit; tests do not need fsync's cost.
         let stores = Arc::new(Mailstores::new(accounts, Durability::Process));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        std_listener.set_nonblocking(true).expect("nonblocking");
-        let addr = std_listener.local_addr().expect("address");
+        let bind = || {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            listener.set_nonblocking(true).expect("nonblocking");
+            listener
+        };
+        let plain = bind();
+        let addr = plain.local_addr().expect("address");
+        let implicit = config.tls.is_some().then(bind);
+        let tls_addr = implicit.as_ref().map(|l| l.local_addr().expect("address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = stores.clone();
         let thread = std::thread::spawn(move || {
@@ -44,17 +52,23 @@ impl TestServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                let listen = |socket, implicit_tls| Listener {
+                    socket: tokio::net::TcpListener::from_std(socket).expect("listener"),
+                    implicit_tls,
+                };
+                let mut listeners = vec![listen(plain, false)];
+                listeners.extend(implicit.map(|socket| listen(socket, true)));
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                nomamail_core::imap::serve(listener, served, config, shutdown)
+                nomamail_core::imap::serve_listeners(listeners, served, config, shutdown)
                     .await
                     .expect("serve");
             });
         });
         TestServer {
             addr,
+            tls_addr,
             stores,
             stop: Some(stop),
             thread: Some(thread),

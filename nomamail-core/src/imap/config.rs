@@ -2,7 +2,9 @@
 //! are acceptable.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls;
 
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -16,6 +18,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// How long a connection may sit without sending a command (RFC 3501 asks for 30 minutes at least).
     pub autologout: Duration,
+    /// How long a TLS handshake may take.
+    pub handshake_timeout: Duration,
     /// Unauthenticated connections are dropped sooner.
     pub login_timeout: Duration,
 }
@@ -28,6 +32,7 @@ impl Default for Limits {
             max_connections: 1000,
             idle_timeout: Duration::from_secs(30 * 60),
             autologout: Duration::from_secs(30 * 60),
+            handshake_timeout: Duration::from_secs(30),
             login_timeout: Duration::from_secs(60),
         }
     }
@@ -36,6 +41,9 @@ impl Default for Limits {
 #[derive(Clone, Debug, Default)]
 pub struct ServerConfig {
     pub limits: Limits,
+    /// Certificate and key for STARTTLS and implicit-TLS listeners. Without it the server
+    /// offers no TLS, and only loopback clients can log in.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Accept LOGIN and AUTHENTICATE PLAIN without TLS from anywhere. Off by default: then only
     /// clients on a loopback address may send a password in the clear.
     pub allow_plaintext_anywhere: bool,

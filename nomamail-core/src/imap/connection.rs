@@ -47,16 +47,31 @@ pub struct Connection {
     in_literal: bool,
     session: Option<Session>,
     limits: Limits,
+    max_message: u32,
     stop: watch::Receiver<bool>,
 }
 
+/// Serves one client. With `implicit_tls`, the TLS handshake comes first (port 993 style).
 pub async fn run(
     io: Box<dyn Io>,
     peer: SocketAddr,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
-    secure: bool,
+    implicit_tls: bool,
 ) {
+    let io = if implicit_tls {
+        let Some(tls) = shared.config.tls.clone() else {
+            return;
+        };
+        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(io);
+        match tokio::time::timeout(shared.config.limits.handshake_timeout, handshake).await {
+            Ok(Ok(stream)) => Box::new(stream) as Box<dyn Io>,
+            _ => return,
+        }
+    } else {
+        io
+    };
+    let secure = implicit_tls;
     let limits = shared.config.limits.clone();
     let max_message = limits
         .max_literal
@@ -68,6 +83,7 @@ pub async fn run(
         in_literal: false,
         session: Some(Session::new(shared, peer, secure)),
         limits,
+        max_message,
         stop,
     };
     // An error here is the client going away; there is no one left to tell.
@@ -111,15 +127,7 @@ impl Connection {
     async fn command(&mut self, command: Command<'static>) -> io::Result<bool> {
         match &command.body {
             CommandBody::Idle => return self.idle(command.tag).await,
-            CommandBody::StartTLS => {
-                let mut out = Replies::default();
-                out.tagged(
-                    &command.tag,
-                    Outcome::no("TLS is not configured on this listener"),
-                );
-                self.send(&out.take()).await?;
-                return Ok(true);
-            }
+            CommandBody::StartTLS => return self.start_tls(command.tag).await,
             CommandBody::Authenticate {
                 mechanism: AuthMechanism::Plain,
                 initial_response: None,
@@ -157,6 +165,55 @@ impl Connection {
         .ok()?;
         self.session = Some(session);
         Some(out)
+    }
+
+    /// RFC 3501 §6.2.1: answer OK in the clear, then handshake. Bytes the client sent after
+    /// STARTTLS but before the handshake would be read as if protected (CVE-2011-0411
+    /// class), so their presence ends the connection.
+    async fn start_tls(&mut self, tag: Tag<'static>) -> io::Result<bool> {
+        let (secure, tls, logged_in) = match &self.session {
+            Some(session) => (
+                session.secure,
+                session.shared.config.tls.clone(),
+                session.store().is_some(),
+            ),
+            None => return Ok(false),
+        };
+        let mut out = Replies::default();
+        let refusal = match (&tls, secure, logged_in) {
+            (None, _, _) => Some(Outcome::no("TLS is not configured on this server")),
+            (_, true, _) => Some(Outcome::bad("TLS is already active")),
+            (_, _, true) => Some(Outcome::bad("STARTTLS comes before login")),
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
+            out.tagged(&tag, refusal);
+            self.send(&out.take()).await?;
+            return Ok(true);
+        }
+        let Some(tls) = tls else {
+            return Ok(false);
+        };
+        if self.fragments.progress().is_some() || !self.fragments.message_bytes().is_empty() {
+            self.bye("data after STARTTLS").await?;
+            return Ok(false);
+        }
+        out.tagged(&tag, Outcome::ok("begin TLS negotiation now"));
+        self.send(&out.take()).await?;
+        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
+        let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(plain);
+        let Ok(Ok(stream)) = tokio::time::timeout(self.limits.handshake_timeout, handshake).await
+        else {
+            return Ok(false);
+        };
+        self.io = Box::new(stream);
+        self.fragments = Fragmentizer::new(self.max_message);
+        self.line_start = 0;
+        self.in_literal = false;
+        if let Some(session) = self.session.as_mut() {
+            session.secure = true;
+        }
+        Ok(true)
     }
 
     /// RFC 4616 PLAIN without an initial response: ask for it, then run the command with it.

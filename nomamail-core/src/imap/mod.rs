@@ -21,4 +21,4 @@ pub mod wire;
 
 pub use config::{Limits, ServerConfig};
 pub use mailstores::{Mailstore, Mailstores};
-pub use server::serve;
+pub use server::{Listener, serve, serve_listeners};

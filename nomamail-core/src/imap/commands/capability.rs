@@ -12,6 +12,9 @@ fn other(name: &'static str) -> Capability<'static> {
 
 pub fn list(session: &Session) -> Vec1<Capability<'static>> {
     let mut caps = vec![Capability::Imap4Rev1, Capability::LiteralPlus];
+    if session.store().is_none() && !session.secure && session.shared.config.tls.is_some() {
+        caps.push(Capability::StartTls);
+    }
     if session.store().is_none() {
         if session.may_send_password() {
             caps.push(Capability::Auth(AuthMechanism::Plain));
