@@ -10,7 +10,7 @@ use crate::ids::ReplicaId;
 use crate::replica::{Replica, ReplicaOptions};
 use crate::schema::Durability;
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -44,6 +44,7 @@ pub enum AccountError {
 }
 
 /// A password in memory: never printed.
+#[derive(Clone)]
 pub struct Password(String);
 
 impl Password {
@@ -189,6 +190,15 @@ impl Accounts {
 
     /// Whether `password` is the user's. Unknown users cost a full verification too.
     pub fn verify(&self, user: &str, password: &Password) -> Result<bool, AccountError> {
+        Ok(self.verifier(user)?(password))
+    }
+
+    /// Reads the user's hash now and returns the (slow) check, so a caller can run it
+    /// without holding whatever guards this `Accounts`.
+    pub fn verifier(
+        &self,
+        user: &str,
+    ) -> Result<impl FnOnce(&Password) -> bool + use<>, AccountError> {
         let stored: Option<String> = self
             .conn
             .query_row(
@@ -199,13 +209,13 @@ impl Accounts {
             .optional()?;
         let known = stored.is_some();
         let text = stored.unwrap_or_else(|| DECOY_HASH.to_string());
-        let Ok(parsed) = PasswordHash::new(&text) else {
-            return Ok(false);
-        };
-        let matches = Argon2::default()
-            .verify_password(password.0.as_bytes(), &parsed)
-            .is_ok();
-        Ok(known && matches)
+        Ok(move |password: &Password| {
+            let Ok(parsed) = PasswordHash::new(&text) else {
+                return false;
+            };
+            let matches = argon2_matches(&parsed, password.0.as_bytes());
+            known && matches
+        })
     }
 
     pub fn replica_path(&self, user: &str) -> PathBuf {
@@ -329,4 +339,47 @@ mod tests {
     fn the_decoy_hash_parses() {
         assert!(PasswordHash::new(DECOY_HASH).is_ok());
     }
+}
+
+thread_local! {
+    /// Argon2's working memory (19 MiB with the default parameters), kept per thread. Taking
+    /// it fresh for every check made a server's resident memory grow by that much per login,
+    /// because the allocator did not reuse the freed, 64-byte-aligned block.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Recomputes the hash with the parameters and salt in `hash` and compares in constant time
+/// (`Output`'s equality is constant-time).
+fn argon2_matches(hash: &PasswordHash<'_>, password: &[u8]) -> bool {
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let mut computed = vec![0u8; expected.len()];
+    let hasher = Argon2::new(algorithm, version, params.clone());
+    let hashed = ARGON2_MEMORY.with(|memory| {
+        let mut blocks = memory.borrow_mut();
+        if blocks.len() < params.block_count() {
+            blocks.resize(params.block_count(), argon2::Block::default());
+        }
+        hasher
+            .hash_password_into_with_memory(password, salt, &mut computed, &mut blocks[..])
+            .is_ok()
+    });
+    hashed && argon2::password_hash::Output::new(&computed).is_ok_and(|output| output == expected)
 }

@@ -25,6 +25,16 @@ impl TestServer {
     }
 
     pub fn start_with(users: &[(&str, &str)], config: ServerConfig) -> TestServer {
+        // Durability::Process: the OS keeps every commit; tests do not need fsync's cost.
+        TestServer::start_with_durability(users, config, Durability::Process)
+    }
+
+    /// As the daemon runs: `Durability::Full` fsyncs every commit before the OK.
+    pub fn start_with_durability(
+        users: &[(&str, &str)],
+        config: ServerConfig,
+        durability: Durability,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut accounts = Accounts::open(dir.path()).expect("accounts");
         for (user, password) in users {
@@ -32,8 +42,7 @@ impl TestServer {
                 .add(user, &Password::new(*password))
                 .expect("add user");
         }
-        // Durability::Process: the OS keeps every commit; tests do not need fsync's cost.
-        let stores = Arc::new(Mailstores::new(accounts, Durability::Process));
+        let stores = Arc::new(Mailstores::new(accounts, durability));
         let bind = || {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
             listener.set_nonblocking(true).expect("nonblocking");

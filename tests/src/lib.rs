@@ -6,3 +6,4 @@ pub mod corpus;
 pub mod imap_server;
 pub mod rng;
 pub mod sim;
+pub mod wire;

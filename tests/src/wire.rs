@@ -1,0 +1,70 @@
+//! A bare IMAP client on a blocking socket, for tests and benchmarks that want to see (and
+//! time) exactly what goes over the wire.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub struct Wire {
+    pub reader: BufReader<TcpStream>,
+    pub writer: TcpStream,
+    tag: u32,
+}
+
+impl Wire {
+    /// Connects and reads the greeting.
+    pub fn open(addr: SocketAddr) -> std::io::Result<Wire> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut wire = Wire {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+            tag: 0,
+        };
+        wire.line()?;
+        Ok(wire)
+    }
+
+    pub fn line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        Ok(line)
+    }
+
+    /// Sends one command (literals inline, `{n+}`); returns the bytes of every response line
+    /// and literal up to and including the tagged status line.
+    pub fn command(&mut self, text: &[u8]) -> std::io::Result<(Vec<u8>, String)> {
+        self.tag += 1;
+        let tag = format!("w{} ", self.tag);
+        let mut bytes = tag.clone().into_bytes();
+        bytes.extend_from_slice(text);
+        bytes.extend_from_slice(b"\r\n");
+        self.writer.write_all(&bytes)?;
+        let mut data = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            self.reader.read_until(b'\n', &mut line)?;
+            if line.is_empty() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            if line.starts_with(tag.as_bytes()) {
+                return Ok((data, String::from_utf8_lossy(&line).into_owned()));
+            }
+            // A literal announced at the end of a line: read exactly its bytes.
+            let literal = line
+                .strip_suffix(b"}\r\n")
+                .and_then(|head| {
+                    head.iter()
+                        .rposition(|&b| b == b'{')
+                        .map(|at| &head[at + 1..])
+                })
+                .and_then(|digits| std::str::from_utf8(digits).ok()?.parse::<usize>().ok());
+            data.extend_from_slice(&line);
+            if let Some(length) = literal {
+                let mut body = vec![0; length];
+                std::io::Read::read_exact(&mut self.reader, &mut body)?;
+                data.extend_from_slice(&body);
+            }
+        }
+    }
+}
