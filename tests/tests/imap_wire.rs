@@ -219,3 +219,64 @@ fn random_bytes_never_take_the_server_down() {
         "still serving"
     );
 }
+
+#[test]
+fn qresync_reports_vanished_and_changed_messages_on_select() {
+    use nomamail_tests::wire::Wire as Client;
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut c = Client::open(server.addr).expect("connect");
+    c.command(b"LOGIN alice pw").expect("login");
+    for n in 0..5 {
+        let body = format!("Subject: {n}\r\n\r\nx\r\n");
+        let mut append = format!("APPEND INBOX {{{}+}}\r\n", body.len()).into_bytes();
+        append.extend_from_slice(body.as_bytes());
+        c.command(&append).expect("append");
+    }
+    let (_, ok) = c.command(b"SELECT INBOX (QRESYNC (1 1))").expect("select");
+    assert!(ok.contains("BAD"), "QRESYNC needs ENABLE first: {ok}");
+    let (data, ok) = c.command(b"ENABLE QRESYNC").expect("enable");
+    assert!(ok.contains("OK") && String::from_utf8_lossy(&data).contains("ENABLED QRESYNC"));
+    let (data, _) = c.command(b"SELECT INBOX").expect("select");
+    let text = String::from_utf8_lossy(&data).to_string();
+    let number = |key: &str| -> u64 {
+        let at = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
+        text[at..]
+            .split(']')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .expect("number")
+    };
+    let (validity, modseq) = (number("UIDVALIDITY "), number("HIGHESTMODSEQ "));
+    c.command(b"UID STORE 2 +FLAGS.SILENT (\\Seen)")
+        .expect("store");
+    c.command(b"UID STORE 4 +FLAGS.SILENT (\\Deleted)")
+        .expect("store");
+    let (data, _) = c.command(b"EXPUNGE").expect("expunge");
+    assert!(
+        String::from_utf8_lossy(&data).contains("* VANISHED 4"),
+        "VANISHED, not EXPUNGE, under QRESYNC: {}",
+        String::from_utf8_lossy(&data)
+    );
+    c.command(b"UNSELECT").expect("unselect");
+    let resync = format!("SELECT INBOX (QRESYNC ({validity} {modseq} 1:5))");
+    let (data, ok) = c.command(resync.as_bytes()).expect("resync");
+    let text = String::from_utf8_lossy(&data);
+    assert!(ok.contains("OK"), "{ok}");
+    assert!(text.contains("* VANISHED (EARLIER) 4"), "{text}");
+    assert!(
+        text.contains("FETCH (UID 2 FLAGS (\\Seen) MODSEQ"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("UID 1 FLAGS"),
+        "unchanged messages are not resent: {text}"
+    );
+    let (data, ok) = c
+        .command(format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)").as_bytes())
+        .expect("fetch");
+    let text = String::from_utf8_lossy(&data);
+    assert!(
+        ok.contains("OK") && text.contains("VANISHED (EARLIER) 4"),
+        "{text}"
+    );
+}

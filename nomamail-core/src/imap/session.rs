@@ -226,6 +226,7 @@ impl Session {
     /// Tells the client what changed in its selected mailbox since it last heard, if anything.
     pub fn catch_up(&mut self, out: &mut Replies, allow_expunge: bool) {
         let condstore = self.condstore;
+        let qresync = self.qresync;
         let State::Selected { store, selected } = &mut self.state else {
             return;
         };
@@ -240,9 +241,26 @@ impl Session {
         let updates = selected.view.catch_up(&now, allow_expunge);
         selected.expunges_held_back = selected.view.len() as usize != now.len();
         selected.seen_version = version;
+        // RFC 7162 §3.2.10: once QRESYNC is on, expunges are reported by UID, in one VANISHED.
+        // The view lists every expunge before any other update.
+        let mut vanished: Vec<u32> = updates
+            .iter()
+            .filter_map(|u| match u {
+                Update::Expunge { uid, .. } if qresync => Some(*uid),
+                _ => None,
+            })
+            .collect();
+        vanished.sort_unstable();
+        if let Some(known_uids) = commands::sequence_set(&vanished) {
+            out.data(Data::Vanished {
+                earlier: false,
+                known_uids,
+            });
+        }
         for update in updates {
             match update {
-                Update::Expunge(seq) => {
+                Update::Expunge { .. } if qresync => {}
+                Update::Expunge { seq, .. } => {
                     if let Ok(data) = Data::expunge(seq) {
                         out.data(data);
                     }

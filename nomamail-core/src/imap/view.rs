@@ -19,8 +19,9 @@ pub struct Known {
 /// An untagged response the client must receive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Update {
-    /// `* n EXPUNGE`, numbered as the client sees the mailbox at that moment.
-    Expunge(u32),
+    /// `* n EXPUNGE`, numbered as the client sees the mailbox at that moment (the UID is for
+    /// QRESYNC clients, who are told `* VANISHED uid` instead).
+    Expunge { seq: u32, uid: u32 },
     /// `* n EXISTS`.
     Exists(u32),
     /// `* n FETCH (UID u FLAGS (...))` for a message whose flags changed.
@@ -86,8 +87,11 @@ impl SelectedView {
             // Highest first: each number stays valid as the ones above it disappear.
             for index in (0..self.messages.len()).rev() {
                 if present(self.messages[index].uid).is_none() {
-                    self.messages.remove(index);
-                    updates.push(Update::Expunge(index as u32 + 1));
+                    let gone = self.messages.remove(index);
+                    updates.push(Update::Expunge {
+                        seq: index as u32 + 1,
+                        uid: gone.uid,
+                    });
                 }
             }
         }
@@ -145,8 +149,8 @@ mod tests {
         assert_eq!(
             updates,
             vec![
-                Update::Expunge(4),
-                Update::Expunge(2),
+                Update::Expunge { seq: 4, uid: 9 },
+                Update::Expunge { seq: 2, uid: 2 },
                 Update::Flags {
                     seq: 1,
                     uid: 1,
@@ -180,7 +184,10 @@ mod tests {
             Some(1),
             "the removed message keeps its number for now"
         );
-        assert_eq!(view.catch_up(&now, true), vec![Update::Expunge(1)]);
+        assert_eq!(
+            view.catch_up(&now, true),
+            vec![Update::Expunge { seq: 1, uid: 1 }]
+        );
         assert_eq!(view.len(), 2);
     }
 
@@ -224,8 +231,9 @@ mod tests {
                 let allow = holds >> (step % 8) & 1 == 0 || step + 1 == history.len();
                 for update in view.catch_up(now, allow) {
                     match update {
-                        Update::Expunge(seq) => {
+                        Update::Expunge { seq, uid } => {
                             prop_assert!(seq >= 1 && seq as usize <= client.len());
+                            prop_assert_eq!(client[seq as usize - 1].0, uid);
                             client.remove(seq as usize - 1);
                         }
                         Update::Flags { seq, uid, flags } => {

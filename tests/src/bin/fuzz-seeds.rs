@@ -1,14 +1,38 @@
 //! Writes real bundles into a directory, as a starting corpus for the fuzz targets in `fuzz/`
 //! (a fuzzer that starts from valid bundles gets past the magic, zstd and CBOR at once).
 //!
-//! Usage: fuzz-seeds DIR
+//! Usage: fuzz-seeds DIR (bundles, for `bundle_decode` and `bundle_apply`), or
+//! fuzz-seeds --imap DIR (client sessions, for `imap_session`).
 
 use anyhow::{Context, Result};
 use nomamail_core::{Durability, FlagOp, INBOX_ID, Replica, ReplicaId, ReplicaOptions};
 use nomamail_tests::{corpus, rng::Rng};
 
+/// Client sides of IMAP sessions that reach deep into the handlers: literals, sections,
+/// search keys, flags, IDLE, CONDSTORE. Each logs in first, as the fuzz target's store has
+/// the user `alice` with password `pw`.
+const IMAP_SESSIONS: [&str; 6] = [
+    "a LOGIN alice pw\r\nb SELECT INBOX\r\nc APPEND INBOX (\\Seen $x) {40+}\r\nSubject: hi\r\nFrom: a@b.c\r\n\r\nbody text\r\n\r\nd FETCH 1:* (FLAGS UID ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY[1]<0.4> RFC822.SIZE INTERNALDATE)\r\ne LOGOUT\r\n",
+    "a AUTHENTICATE PLAIN AGFsaWNlAHB3\r\nb EXAMINE INBOX\r\nc UID SEARCH CHARSET UTF-8 OR SUBJECT {2+}\r\nhi NOT (SEEN LARGER 10) SINCE 1-Jan-2020\r\nd STATUS INBOX (MESSAGES UNSEEN UIDNEXT HIGHESTMODSEQ)\r\n",
+    "a LOGIN alice pw\r\nb CREATE Work/Sub\r\nc LIST \"\" *\r\nd RENAME Work Play\r\ne LSUB \"\" %\r\nf SUBSCRIBE Play\r\ng DELETE Play/Sub\r\nh NAMESPACE\r\ni ID NIL\r\n",
+    "a LOGIN alice pw\r\nb ENABLE CONDSTORE\r\nc SELECT INBOX (CONDSTORE)\r\nd STORE 1:* +FLAGS.SILENT (\\Deleted) (UNCHANGEDSINCE 5)\r\ne FETCH 1:* (FLAGS) (CHANGEDSINCE 1)\r\nf UID EXPUNGE 1:*\r\ng EXPUNGE\r\nh CLOSE\r\n",
+    "a LOGIN alice pw\r\nb SELECT INBOX\r\nc IDLE\r\nDONE\r\nd UID COPY 1:* Archive\r\ne UID MOVE 1 Trash\r\nf UNSELECT\r\ng NOOP\r\n",
+    "a CAPABILITY\r\nb STARTTLS\r\nc LOGIN {5}\r\nalice {2}\r\npw\r\nd SELECT \"Entw&APw-rfe\"\r\ne APPEND INBOX {3}\r\nabc\r\nf FETCH * BODY[]\r\n",
+];
+
 fn main() -> Result<()> {
-    let dir = std::env::args().nth(1).context("usage: fuzz-seeds DIR")?;
+    let mut args = std::env::args().skip(1);
+    let first = args.next().context("usage: fuzz-seeds [--imap] DIR")?;
+    if first == "--imap" {
+        let dir = args.next().context("usage: fuzz-seeds --imap DIR")?;
+        std::fs::create_dir_all(&dir).context("creating the corpus directory")?;
+        for (n, session) in IMAP_SESSIONS.iter().enumerate() {
+            std::fs::write(format!("{dir}/session-{n:02}"), session)?;
+        }
+        println!("{} IMAP sessions written to {dir}", IMAP_SESSIONS.len());
+        return Ok(());
+    }
+    let dir = first;
     std::fs::create_dir_all(&dir).context("creating the corpus directory")?;
     let open = |id| {
         let mut o = ReplicaOptions::new(ReplicaId(id), 5);

@@ -34,6 +34,7 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         other("CHILDREN"),
         other("SPECIAL-USE"),
         Capability::CondStore,
+        Capability::QResync,
     ]);
     Vec1::unvalidated(caps)
 }

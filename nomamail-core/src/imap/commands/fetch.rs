@@ -27,13 +27,15 @@ pub fn run(
     out: &mut Replies,
 ) -> Outcome {
     let mut changed_since = None;
+    let mut vanished = false;
     for modifier in &modifiers {
         match modifier {
             FetchModifier::ChangedSince(m) => changed_since = Some(m.get()),
-            FetchModifier::Vanished => {
-                return Outcome::bad("VANISHED needs QRESYNC, which is not offered");
-            }
+            FetchModifier::Vanished => vanished = true,
         }
+    }
+    if vanished && !(by_uid && session.qresync && changed_since.is_some()) {
+        return Outcome::bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC");
     }
     if changed_since.is_some() {
         session.condstore = true;
@@ -69,6 +71,27 @@ pub fn run(
         Ok(messages) => messages,
         Err(outcome) => return outcome,
     };
+    if vanished {
+        // RFC 7162 §3.2.6: the UIDs of the set that are gone, before the FETCH responses.
+        let mailbox = selected.mailbox;
+        let now = store.read(|r| Ok::<_, crate::Error>((r.entries(mailbox)?, r.mailboxes()?)));
+        let (entries, mailboxes) = match now {
+            Ok(now) => now,
+            Err(error) => return error.into(),
+        };
+        let highest = mailboxes
+            .iter()
+            .find(|m| m.id == mailbox)
+            .map_or(0, |m| m.uidnext.saturating_sub(1));
+        let present: Vec<u32> = entries.iter().map(|e| e.uid).collect();
+        let gone = super::missing_uids(&set, &present, highest);
+        if let Some(known_uids) = super::range_set(&gone) {
+            out.data(Data::Vanished {
+                earlier: true,
+                known_uids,
+            });
+        }
+    }
     if let Some(since) = changed_since {
         messages.retain(|(_, e)| e.modseq > since);
     }

@@ -116,11 +116,111 @@ pub fn uid_set(uids: &[u32]) -> Option<imap_types::extensions::uidplus::UidSet> 
     imap_types::core::Vec1::try_from(elements).ok().map(UidSet)
 }
 
-/// A sequence set naming exactly `numbers` (ascending).
+/// A sequence set naming exactly `numbers` (ascending), consecutive runs as ranges.
 pub fn sequence_set(numbers: &[u32]) -> Option<imap_types::sequence::SequenceSet> {
-    let numbers: Vec<std::num::NonZeroU32> = numbers
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &n in numbers.iter().filter(|&&n| n > 0) {
+        match runs.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(n) => *end = n,
+            _ => runs.push((n, n)),
+        }
+    }
+    range_set(&runs)
+}
+
+/// A sequence set of inclusive ranges (each low ≤ high, none containing 0).
+pub fn range_set(ranges: &[(u32, u32)]) -> Option<imap_types::sequence::SequenceSet> {
+    use imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+    use std::num::NonZeroU32;
+    let sequences: Vec<Sequence> = ranges
         .iter()
-        .filter_map(|&n| std::num::NonZeroU32::new(n))
+        .filter_map(|&(a, b)| {
+            let (a, b) = (NonZeroU32::new(a)?, NonZeroU32::new(b)?);
+            Some(if a == b {
+                Sequence::Single(SeqOrUid::Value(a))
+            } else {
+                Sequence::Range(SeqOrUid::Value(a), SeqOrUid::Value(b))
+            })
+        })
         .collect();
-    imap_types::sequence::SequenceSet::try_from(numbers).ok()
+    SequenceSet::try_from(sequences).ok()
+}
+
+/// The UIDs in `set` (with `*` as `highest`) that are not in `present` (ascending), as
+/// ranges: what QRESYNC reports as VANISHED when the server keeps no per-UID expunge
+/// history. It may name UIDs the client never saw, which RFC 7162 allows.
+pub fn missing_uids(
+    set: &imap_types::sequence::SequenceSet,
+    present: &[u32],
+    highest: u32,
+) -> Vec<(u32, u32)> {
+    use imap_types::sequence::{SeqOrUid, Sequence};
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(n) => n.get(),
+        SeqOrUid::Asterisk => highest,
+    };
+    let mut wanted: Vec<(u32, u32)> = set
+        .0
+        .as_ref()
+        .iter()
+        .map(|s| match s {
+            Sequence::Single(v) => (value(v), value(v)),
+            Sequence::Range(a, b) => (value(a).min(value(b)), value(a).max(value(b))),
+        })
+        .map(|(a, b)| (a, b.min(highest)))
+        .filter(|(a, b)| a <= b)
+        .collect();
+    wanted.sort_unstable();
+    let mut gaps = Vec::new();
+    for (low, high) in wanted {
+        let mut next = low;
+        let start = present.partition_point(|&u| u < low);
+        for &uid in present[start..].iter().take_while(|&&u| u <= high) {
+            if uid > next {
+                gaps.push((next, uid - 1));
+            }
+            next = uid.saturating_add(1);
+        }
+        if next <= high {
+            gaps.push((next, high));
+        }
+    }
+    gaps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imap_types::sequence::SequenceSet;
+
+    fn set(text: &str) -> SequenceSet {
+        SequenceSet::try_from(text).expect("valid set")
+    }
+
+    #[test]
+    fn sets_compress_runs() {
+        assert_eq!(sequence_set(&[1, 2, 3, 5, 7, 8]), Some(set("1:3,5,7:8")));
+        assert_eq!(sequence_set(&[]), None);
+    }
+
+    #[test]
+    fn missing_uids_are_the_gaps_within_the_asked_ranges() {
+        let present = [2, 3, 7, 10];
+        assert_eq!(
+            missing_uids(&set("1:*"), &present, 12),
+            [(1, 1), (4, 6), (8, 9), (11, 12)]
+        );
+        assert_eq!(missing_uids(&set("3:8"), &present, 12), [(4, 6), (8, 8)]);
+        assert_eq!(missing_uids(&set("2:3,10"), &present, 12), []);
+        assert_eq!(
+            missing_uids(&set("20:30"), &present, 12),
+            [],
+            "beyond UIDNEXT nothing vanished"
+        );
+        assert_eq!(
+            missing_uids(&set("1:4294967295"), &[], 3),
+            [(1, 3)],
+            "huge ranges stay cheap"
+        );
+    }
 }

@@ -39,11 +39,21 @@ pub fn run(
     {
         session.condstore = true;
     }
-    if parameters
-        .iter()
-        .any(|p| matches!(p, SelectParameter::QResync { .. }))
-    {
-        return Outcome::bad("QRESYNC is not offered");
+    let resync = parameters.iter().find_map(|p| match p {
+        SelectParameter::QResync {
+            uid_validity,
+            mod_sequence_value,
+            known_uids,
+            ..
+        } => Some((
+            uid_validity.get(),
+            mod_sequence_value.get(),
+            known_uids.clone(),
+        )),
+        _ => None,
+    });
+    if resync.is_some() && !session.qresync {
+        return Outcome::bad("ENABLE QRESYNC first");
     }
     let info = match existing_mailbox(&store, &mailbox) {
         Ok(info) => info,
@@ -91,6 +101,32 @@ pub fn run(
     }
     if let Some(m) = NonZeroU64::new(highest_modseq) {
         out.untagged_ok(Some(Code::HighestModSeq(m)), "highest");
+    }
+    // RFC 7162 §3.2.5: what changed since the client's last visit, before the tagged OK.
+    if let Some((_, since, known_uids)) = resync.filter(|r| r.0 == info.uidvalidity) {
+        let present: Vec<u32> = entries.iter().map(|e| e.uid).collect();
+        let highest = info.uidnext.saturating_sub(1);
+        let everything = imap_types::sequence::SequenceSet::try_from("1:*");
+        if let Some(known) = known_uids.or(everything.ok()) {
+            let gone = super::missing_uids(&known, &present, highest);
+            if let Some(known_uids) = super::range_set(&gone) {
+                out.data(Data::Vanished {
+                    earlier: true,
+                    known_uids,
+                });
+            }
+        }
+        for (index, entry) in entries.iter().enumerate() {
+            if entry.modseq > since {
+                crate::imap::session::flags_fetch(
+                    out,
+                    index as u32 + 1,
+                    entry.uid,
+                    &entry.flags,
+                    Some(entry.modseq),
+                );
+            }
+        }
     }
     session.state = State::Selected {
         store,
