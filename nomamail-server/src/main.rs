@@ -47,6 +47,9 @@ enum Command {
         /// Largest message or other literal a client may send, in bytes.
         #[arg(long, default_value_t = 64 << 20)]
         max_literal: u32,
+        /// Longest command line a client may send, in bytes (literals not counted).
+        #[arg(long, default_value_t = 64 << 10)]
+        max_line: usize,
         /// Seconds an IDLE may last before the server ends it.
         #[arg(long, default_value_t = 30 * 60)]
         idle_timeout: u64,
@@ -84,6 +87,7 @@ fn main() -> Result<()> {
             tls_key,
             max_connections,
             max_literal,
+            max_line,
             idle_timeout,
         } => run::run(
             &data_dir(cli.data_dir)?,
@@ -94,6 +98,7 @@ fn main() -> Result<()> {
                 tls_key,
                 max_connections,
                 max_literal,
+                max_line,
                 idle_timeout_secs: idle_timeout,
             },
         ),

@@ -17,6 +17,7 @@ pub struct RunOptions {
     pub tls_key: Option<PathBuf>,
     pub max_connections: usize,
     pub max_literal: u32,
+    pub max_line: usize,
     pub idle_timeout_secs: u64,
 }
 
@@ -34,6 +35,7 @@ pub fn run(data_dir: &Path, options: RunOptions) -> Result<()> {
         limits: Limits {
             max_connections: options.max_connections,
             max_literal: options.max_literal,
+            max_line: options.max_line,
             idle_timeout: Duration::from_secs(options.idle_timeout_secs),
             ..Limits::default()
         },

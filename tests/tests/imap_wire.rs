@@ -280,3 +280,40 @@ fn qresync_reports_vanished_and_changed_messages_on_select() {
         "{text}"
     );
 }
+
+#[test]
+fn a_large_fetch_streams_out_intact() {
+    use nomamail_tests::wire::Wire as Client;
+    let server = TestServer::start(&[("alice", "pw")]);
+    let store = server.store("alice");
+    let bodies: Vec<Vec<u8>> = (0..12u8)
+        .map(|n| {
+            let mut body = format!("Subject: big {n}\r\n\r\n").into_bytes();
+            body.extend(std::iter::repeat_n(b'a' + n, 300_000));
+            body.extend_from_slice(b"\r\n");
+            body
+        })
+        .collect();
+    store
+        .write(|r| {
+            bodies.iter().try_for_each(|b| {
+                r.append(nomamail_core::INBOX_ID, b, &[], 1_790_000_000, 0)
+                    .map(drop)
+            })
+        })
+        .expect("fill");
+    let mut c = Client::open(server.addr).expect("connect");
+    c.command(b"LOGIN alice pw").expect("login");
+    c.command(b"SELECT INBOX").expect("select");
+    // Several 256 KiB pieces go out while the handler is still reading bodies.
+    let (data, ok) = c.command(b"FETCH 1:* BODY.PEEK[]").expect("fetch");
+    assert!(ok.contains("OK"), "{ok}");
+    let mut at = 0;
+    for body in &bodies {
+        let found = data[at..]
+            .windows(body.len())
+            .position(|w| w == body.as_slice());
+        let found = found.expect("every body arrives whole and in order");
+        at += found + body.len();
+    }
+}

@@ -134,12 +134,34 @@ impl Connection {
             } => return self.authenticate_plain(command.tag).await,
             _ => {}
         }
-        let Some(reply) = self
-            .in_session(move |session| session.handle(command))
-            .await
-        else {
+        // Large answers (FETCH of many bodies) go out in pieces while the handler runs; the
+        // bounded channel makes a client that does not read stall its own command instead of
+        // growing the server's memory.
+        let (pieces, mut ready) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+        let Some(mut session) = self.session.take() else {
             return Ok(false);
         };
+        let mut handler = tokio::task::spawn_blocking(move || {
+            let reply = session.handle_streaming(command, pieces);
+            (session, reply)
+        });
+        let finished = loop {
+            tokio::select! {
+                piece = ready.recv() => match piece {
+                    Some(piece) => self.send(&piece).await?,
+                    None => break (&mut handler).await,
+                },
+                finished = &mut handler => break finished,
+            }
+        };
+        let Ok((session, reply)) = finished else {
+            return Ok(false);
+        };
+        // Pieces sent before the handler returned are all in the channel already.
+        while let Ok(piece) = ready.try_recv() {
+            self.send(&piece).await?;
+        }
+        self.session = Some(session);
         self.reply(reply).await
     }
 

@@ -5,13 +5,28 @@ use imap_codec::encode::Encoder;
 use imap_types::core::{Tag, Text};
 use imap_types::response::{Code, CodeOther, Data, Response, Status};
 
+/// Streaming replies hand over their bytes in pieces of about this size.
+const PIECE_BYTES: usize = 256 << 10;
+
 /// The encoded bytes owed to the client, in order.
 #[derive(Default)]
 pub struct Replies {
     bytes: Vec<u8>,
+    /// Where pieces go while the command runs, if the connection streams.
+    pieces: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
+    /// The connection went away mid-command: what is left has no reader.
+    discarding: bool,
 }
 
 impl Replies {
+    pub fn streaming(pieces: tokio::sync::mpsc::Sender<Vec<u8>>) -> Replies {
+        Replies {
+            bytes: Vec::new(),
+            pieces: Some(pieces),
+            discarding: false,
+        }
+    }
+
     pub fn data(&mut self, data: Data<'_>) {
         self.response(&Response::Data(data));
     }
@@ -19,6 +34,17 @@ impl Replies {
     pub fn response(&mut self, response: &Response<'_>) {
         self.bytes
             .extend(ResponseCodec::default().encode(response).dump());
+        if self.bytes.len() >= PIECE_BYTES {
+            let piece = std::mem::take(&mut self.bytes);
+            match &self.pieces {
+                // Blocks this (blocking-pool) thread until the connection has room.
+                Some(pieces) if !self.discarding => {
+                    self.discarding = pieces.blocking_send(piece).is_err();
+                }
+                Some(_) => {}
+                None => self.bytes = piece,
+            }
+        }
     }
 
     pub fn untagged_ok(&mut self, code: Option<Code<'_>>, text: &str) {

@@ -94,7 +94,20 @@ impl Session {
     }
 
     pub fn handle(&mut self, command: Command<'static>) -> Reply {
-        let mut out = Replies::default();
+        self.run(command, Replies::default())
+    }
+
+    /// As `handle`, but untagged data past a threshold is handed to `pieces` as it is made,
+    /// blocking while the connection has not sent the earlier pieces.
+    pub fn handle_streaming(
+        &mut self,
+        command: Command<'static>,
+        pieces: tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) -> Reply {
+        self.run(command, Replies::streaming(pieces))
+    }
+
+    fn run(&mut self, command: Command<'static>, mut out: Replies) -> Reply {
         let mut reply = Reply::default();
         let tag = command.tag.clone();
         let allow_expunge = !matches!(

@@ -217,6 +217,47 @@ fn memory(rows: &mut Vec<(String, String)>) -> Result<()> {
         ),
     ));
     drop(idle);
+
+    // 5. A client that asks for 100 MB and does not read: the server holds a few messages'
+    //    worth of output, not the whole answer.
+    let store = server.store("bench");
+    let mut rng = Rng::new(9);
+    store
+        .write(|r| {
+            for i in 0..20u64 {
+                let message = corpus::message(&mut rng, 30_000 + i, 2_000, 5 << 20);
+                r.append(INBOX_ID, &message, &[], 1_790_000_000, 0)?;
+            }
+            Ok::<_, nomamail_core::Error>(())
+        })
+        .context("large messages")?;
+    let mut slow = login(&server)?;
+    slow.command(b"SELECT INBOX")?;
+    let heap_before = live_heap();
+    std::io::Write::write_all(&mut slow.writer, b"s1 FETCH 1:* BODY.PEEK[]\r\n")?;
+    let mut peak = 0;
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        peak = peak.max(live_heap().saturating_sub(heap_before));
+    }
+    let mut line = String::new();
+    let mut received = 0usize;
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut slow.reader, &mut line)?;
+        received += n;
+        if n == 0 || line.starts_with("s1 ") {
+            break;
+        }
+    }
+    rows.push((
+        "FETCH 1:* BODY.PEEK[] of 20 × 5 MB, client not reading for 1 s".into(),
+        format!(
+            "server heap peak +{:.1} MB while stalled (then {:.1} MB delivered)",
+            peak as f64 / 1e6,
+            received as f64 / 1e6
+        ),
+    ));
     Ok(())
 }
 

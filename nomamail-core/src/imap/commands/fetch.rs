@@ -144,6 +144,21 @@ pub fn run(
                 | MessageDataItemName::ModSeq
         )
     });
+    // Parsing a large message costs several times its size; whole-message items skip it.
+    let needs_structure = names.iter().any(|n| {
+        matches!(
+            n,
+            MessageDataItemName::Envelope
+                | MessageDataItemName::BodyStructure
+                | MessageDataItemName::Body
+                | MessageDataItemName::Rfc822Header
+                | MessageDataItemName::Rfc822Text
+                | MessageDataItemName::BodyExt {
+                    section: Some(_),
+                    ..
+                }
+        )
+    });
     let mut unavailable = 0;
     for (seq, entry) in &messages {
         let raw = if needs_body {
@@ -158,7 +173,11 @@ pub fn run(
         } else {
             None
         };
-        let parsed = raw.as_deref().and_then(message::parse);
+        let parsed = if needs_structure {
+            raw.as_deref().and_then(message::parse)
+        } else {
+            None
+        };
         let mut items = Vec::with_capacity(names.len() + 1);
         for name in &names {
             if let Some(item) = item(name, entry, raw.as_deref(), parsed.as_ref()) {
