@@ -97,6 +97,7 @@ async fn login_capabilities_and_wrong_passwords() {
     }
     assert!(!caps.has_str("LOGINDISABLED"));
     session.noop().await.expect("noop");
+    session.check().await.expect("check");
     session
         .run_command_and_check_ok("ID (\"name\" \"test\")")
         .await

@@ -47,6 +47,16 @@ pub fn existing_mailbox(store: &Mailstore, mailbox: &Mailbox<'_>) -> Result<Mail
     }
 }
 
+/// The session's store and the mailbox a command names, or the answer to give.
+pub fn authenticated_mailbox(
+    session: &Session,
+    mailbox: &Mailbox<'_>,
+) -> Result<(Arc<Mailstore>, MailboxInfo), Outcome> {
+    let store = authenticated(session)?;
+    let info = existing_mailbox(&store, mailbox)?;
+    Ok((store, info))
+}
+
 pub fn authenticated(session: &Session) -> Result<Arc<Mailstore>, Outcome> {
     session
         .store()

@@ -1,7 +1,6 @@
 //! RENAME, with children. Renaming INBOX moves its messages into a new mailbox and leaves
 //! INBOX empty, as RFC 3501 §6.3.5 says.
 
-use super::existing_mailbox;
 use crate::imap::reply::Outcome;
 use crate::imap::session::Session;
 use crate::imap::wire;
@@ -9,12 +8,8 @@ use crate::replica::INBOX_ID;
 use imap_types::mailbox::Mailbox;
 
 pub fn run(session: &mut Session, from: Mailbox<'_>, to: Mailbox<'_>) -> Outcome {
-    let store = match super::authenticated(session) {
-        Ok(store) => store,
-        Err(outcome) => return outcome,
-    };
-    let info = match existing_mailbox(&store, &from) {
-        Ok(info) => info,
+    let (store, info) = match super::authenticated_mailbox(session, &from) {
+        Ok(found) => found,
         Err(outcome) => return outcome,
     };
     let Some(new_name) = wire::mailbox_name(&to) else {

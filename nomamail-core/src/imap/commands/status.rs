@@ -1,6 +1,5 @@
 //! STATUS (RFC 3501 §6.3.10, with HIGHESTMODSEQ from RFC 7162).
 
-use super::existing_mailbox;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::Session;
 use crate::imap::wire;
@@ -16,12 +15,8 @@ pub fn run(
     names: &[StatusDataItemName],
     out: &mut Replies,
 ) -> Outcome {
-    let store = match super::authenticated(session) {
-        Ok(store) => store,
-        Err(outcome) => return outcome,
-    };
-    let info = match existing_mailbox(&store, &mailbox) {
-        Ok(info) => info,
+    let (store, info) = match super::authenticated_mailbox(session, &mailbox) {
+        Ok(found) => found,
         Err(outcome) => return outcome,
     };
     let read = store.read(|r| Ok::<_, crate::Error>((r.entries(info.id)?, r.highest_modseq())));
