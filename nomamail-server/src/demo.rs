@@ -142,7 +142,7 @@ pub fn run(data_dir: Option<PathBuf>, loss: f64, seed: u64) -> Result<()> {
         path.sent, path.lost, path.bytes
     );
     println!(
-        "IMAP, SMTP and the laptop link come with the next issues; this demo shows the engine."
+        "This demo shows the engine. `nomamail-server run` serves IMAP; SMTP between servers and the laptop link come next."
     );
     Ok(())
 }
