@@ -1,7 +1,8 @@
 //! `nomamail-server run`: serving IMAP from the shell, stopping cleanly on SIGTERM, and
 //! keeping everything it answered OK to through `kill -9`.
 
-use std::io::{BufRead, BufReader, Write};
+use nomamail_tests::wire::Wire;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,54 +59,10 @@ fn start(data: &std::path::Path) -> (Child, SocketAddr, SocketAddr) {
     (child, imap, imaps)
 }
 
-struct Wire {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-    tag: u32,
-}
-
-impl Wire {
-    fn open(addr: SocketAddr) -> Wire {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .expect("timeout");
-        let mut wire = Wire {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            writer: stream,
-            tag: 0,
-        };
-        let greeting = wire.line().expect("greeting");
-        assert!(greeting.starts_with("* OK"), "{greeting}");
-        wire
-    }
-
-    fn line(&mut self) -> Option<String> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(n) if n > 0 => Some(line),
-            _ => None,
-        }
-    }
-
-    /// Sends a command; returns its untagged lines and the tagged line, or `None` if the
-    /// connection broke first.
-    fn command(&mut self, text: &[u8]) -> Option<(Vec<String>, String)> {
-        self.tag += 1;
-        let tag = format!("t{}", self.tag);
-        let mut bytes = format!("{tag} ").into_bytes();
-        bytes.extend_from_slice(text);
-        bytes.extend_from_slice(b"\r\n");
-        self.writer.write_all(&bytes).ok()?;
-        let mut untagged = Vec::new();
-        loop {
-            let line = self.line()?;
-            if line.starts_with(&format!("{tag} ")) {
-                return Some((untagged, line));
-            }
-            untagged.push(line);
-        }
-    }
+fn open(addr: SocketAddr) -> Wire {
+    let wire = Wire::open(addr).expect("connect");
+    assert!(wire.greeting.starts_with("* OK"), "{}", wire.greeting);
+    wire
 }
 
 fn kill(child: &Child, signal: &str) {
@@ -127,24 +84,36 @@ fn run_serves_imap_and_stops_cleanly_on_sigterm() {
         "init made a certificate"
     );
     let (mut child, imap, imaps) = start(&data);
-    let mut wire = Wire::open(imap);
+    let mut wire = open(imap);
     let (caps, _) = wire.command(b"CAPABILITY").expect("capability");
+    let caps = String::from_utf8_lossy(&caps);
     assert!(
-        caps[0].contains("STARTTLS") && caps[0].contains("IMAP4REV1"),
-        "{caps:?}"
+        caps.contains("STARTTLS") && caps.contains("IMAP4REV1"),
+        "{caps}"
     );
     let (_, ok) = wire.command(b"LOGIN alice pw").expect("login");
     assert!(ok.contains("OK"), "{ok}");
-    // The implicit-TLS port does not speak plain IMAP.
+    // The implicit-TLS port expects a TLS handshake: plain IMAP gets no greeting and no
+    // answer, only a TLS alert or a closed connection.
     let mut tls_port = TcpStream::connect(imaps).expect("connect imaps");
+    tls_port
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     tls_port.write_all(b"a LOGIN alice pw\r\n").expect("send");
+    let mut answer = Vec::new();
+    let _ = tls_port.read_to_end(&mut answer);
+    assert!(
+        !answer.starts_with(b"* ") && !answer.windows(4).any(|w| w == b"a OK"),
+        "plain IMAP on the TLS port: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
     kill(&child, "-TERM");
     let started = Instant::now();
     let status = child.wait().expect("wait");
     assert!(status.success(), "clean exit on SIGTERM: {status:?}");
     assert!(started.elapsed() < Duration::from_secs(60));
     assert!(
-        wire.line().is_some_and(|l| l.starts_with("* BYE")),
+        wire.line().is_ok_and(|l| l.starts_with("* BYE")),
         "sessions hear BYE"
     );
 }
@@ -158,7 +127,7 @@ fn everything_answered_ok_survives_kill_9() {
     let mut flagged: Vec<(u32, String)> = Vec::new();
     for round in 0..5u32 {
         let (mut child, imap, _) = start(&data);
-        let mut wire = Wire::open(imap);
+        let mut wire = open(imap);
         wire.command(b"LOGIN alice pw").expect("login");
         wire.command(b"SELECT INBOX").expect("select");
         let deadline = Instant::now() + Duration::from_millis(300 + 150 * u64::from(round));
@@ -171,7 +140,7 @@ fn everything_answered_ok_survives_kill_9() {
             let body = format!("Subject: round {round} message {n}\r\n\r\nbody {n}\r\n");
             let mut append = format!("APPEND INBOX {{{}+}}\r\n", body.len()).into_bytes();
             append.extend_from_slice(body.as_bytes());
-            let Some((_, ok)) = wire.command(&append) else {
+            let Ok((_, ok)) = wire.command(&append) else {
                 break;
             };
             let Some(uid) = ok
@@ -185,7 +154,7 @@ fn everything_answered_ok_survives_kill_9() {
             appended.push(uid);
             let keyword = format!("$r{round}n{n}");
             let store = format!("UID STORE {uid} +FLAGS.SILENT ({keyword})");
-            let Some((_, ok)) = wire.command(store.as_bytes()) else {
+            let Ok((_, ok)) = wire.command(store.as_bytes()) else {
                 break;
             };
             assert!(ok.contains("OK"), "{ok}");
@@ -199,12 +168,13 @@ fn everything_answered_ok_survives_kill_9() {
         appended.len()
     );
     let (mut child, imap, _) = start(&data);
-    let mut wire = Wire::open(imap);
+    let mut wire = open(imap);
     wire.command(b"LOGIN alice pw").expect("login");
     wire.command(b"SELECT INBOX").expect("select");
-    let (lines, ok) = wire.command(b"UID FETCH 1:* (FLAGS)").expect("fetch");
+    let (data, ok) = wire.command(b"UID FETCH 1:* (FLAGS)").expect("fetch");
     assert!(ok.contains("OK"), "{ok}");
-    let text = lines.concat();
+    let text = String::from_utf8_lossy(&data);
+    let lines: Vec<&str> = text.lines().collect();
     for uid in &appended {
         assert!(
             text.contains(&format!("UID {uid} ")),

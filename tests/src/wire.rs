@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct Wire {
     pub reader: BufReader<TcpStream>,
     pub writer: TcpStream,
+    /// The server's first line.
+    pub greeting: String,
     tag: u32,
 }
 
@@ -19,10 +21,38 @@ impl Wire {
         let mut wire = Wire {
             reader: BufReader::new(stream.try_clone()?),
             writer: stream,
+            greeting: String::new(),
             tag: 0,
         };
-        wire.line()?;
+        wire.greeting = wire.line()?;
         Ok(wire)
+    }
+
+    /// Sends bytes exactly as given.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)
+    }
+
+    /// Lines up to and including the one tagged `tag` (for commands sent with `send`).
+    pub fn until(&mut self, tag: &str) -> std::io::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line()?;
+            if line.is_empty() {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return Ok(lines);
+            }
+        }
+    }
+
+    /// Reads to the end: true once the server has closed the connection.
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut self.reader, &mut rest).is_ok()
     }
 
     pub fn line(&mut self) -> std::io::Result<String> {

@@ -298,16 +298,12 @@ async fn messages_append_fetch_store_search_copy_move_expunge() {
         .expect("store stream");
     assert!(stored.is_empty(), ".SILENT sends no FETCH");
 
-    let search = |query: &'static str| query;
     let found = |hits: std::collections::HashSet<u32>| {
         let mut v: Vec<u32> = hits.into_iter().collect();
         v.sort();
         v
     };
-    assert_eq!(
-        found(s.search(search("UNSEEN")).await.expect("search")),
-        [1, 3]
-    );
+    assert_eq!(found(s.search("UNSEEN").await.expect("search")), [1, 3]);
     // Non-ASCII search text travels as a literal (LITERAL+ lets it go in one write).
     assert_eq!(
         found(

@@ -48,6 +48,8 @@ pub struct Connection {
     session: Option<Session>,
     limits: Limits,
     max_message: u32,
+    /// Where socket reads land before the fragmentizer takes them.
+    chunk: Box<[u8]>,
     stop: watch::Receiver<bool>,
 }
 
@@ -84,6 +86,7 @@ pub async fn run(
         session: Some(Session::new(shared, peer, secure)),
         limits,
         max_message,
+        chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         stop,
     };
     // An error here is the client going away; there is no one left to tell.
@@ -375,7 +378,6 @@ impl Connection {
     /// literal announcements as it goes. Buffers stay bounded: the fragmentizer keeps at most
     /// one message, a line may not pass `max_line`, a literal not `max_literal`.
     async fn next_message(&mut self) -> io::Result<Incoming> {
-        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             match self.fragments.progress() {
                 Some(FragmentInfo::Line {
@@ -411,11 +413,11 @@ impl Connection {
                         self.bye("command line too long").await?;
                         return Ok(Incoming::Closed);
                     }
-                    let n = self.io.read(&mut chunk).await?;
+                    let n = self.io.read(&mut self.chunk).await?;
                     if n == 0 {
                         return Ok(Incoming::Closed);
                     }
-                    self.fragments.enqueue_bytes(&chunk[..n]);
+                    self.fragments.enqueue_bytes(&self.chunk[..n]);
                     continue;
                 }
             }

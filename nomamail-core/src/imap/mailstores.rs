@@ -18,7 +18,7 @@ pub struct Mailstores {
     /// Password checks run on a few threads of their own. Each argon2 verification takes
     /// 19 MiB for a moment, and the allocator keeps such blocks per thread; on the many
     /// blocking threads of the runtime that added up to ~300 MiB after 100 logins.
-    verifiers: Mutex<std::sync::mpsc::Sender<VerifyJob>>,
+    verifiers: mpsc::Sender<VerifyJob>,
     open: Mutex<HashMap<String, Arc<Mailstore>>>,
     durability: Durability,
 }
@@ -60,7 +60,7 @@ impl Mailstores {
         }
         Mailstores {
             accounts: Mutex::new(accounts),
-            verifiers: Mutex::new(jobs),
+            verifiers: jobs,
             open: Mutex::new(HashMap::new()),
             durability,
         }
@@ -87,7 +87,7 @@ impl Mailstores {
         let job: VerifyJob = Box::new(move || {
             let _ = answer.send(check(&password));
         });
-        if lock(&self.verifiers).send(job).is_err() {
+        if self.verifiers.send(job).is_err() {
             return Ok(false);
         }
         // A verifier that died (it cannot panic on any input, but) counts as a refusal.

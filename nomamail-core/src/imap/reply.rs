@@ -34,15 +34,13 @@ impl Replies {
     pub fn response(&mut self, response: &Response<'_>) {
         self.bytes
             .extend(ResponseCodec::default().encode(response).dump());
-        if self.bytes.len() >= PIECE_BYTES {
+        if let Some(pieces) = &self.pieces
+            && self.bytes.len() >= PIECE_BYTES
+        {
             let piece = std::mem::take(&mut self.bytes);
-            match &self.pieces {
-                // Blocks this (blocking-pool) thread until the connection has room.
-                Some(pieces) if !self.discarding => {
-                    self.discarding = pieces.blocking_send(piece).is_err();
-                }
-                Some(_) => {}
-                None => self.bytes = piece,
+            // Blocks this (blocking-pool) thread until the connection has room.
+            if !self.discarding {
+                self.discarding = pieces.blocking_send(piece).is_err();
             }
         }
     }

@@ -8,20 +8,11 @@ pub fn run(session: &mut Session, expunge: bool) -> Outcome {
         return Outcome::bad("no mailbox selected");
     };
     let store = store.clone();
-    if expunge && !selected.read_only {
-        let mailbox = selected.mailbox;
-        let removed = store.write(|r| {
-            let deleted: Vec<_> = r
-                .entries(mailbox)?
-                .into_iter()
-                .filter(|e| e.flags.iter().any(|f| f == "\\Deleted"))
-                .map(|e| e.id)
-                .collect();
-            r.expunge(&deleted)
-        });
-        if let Err(error) = removed {
-            return error.into();
-        }
+    if expunge
+        && !selected.read_only
+        && let Err(error) = super::expunge_deleted(&store, selected.mailbox, None)
+    {
+        return error.into();
     }
     session.state = State::Authenticated { store };
     Outcome::ok(if expunge {

@@ -4,6 +4,7 @@
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::Session;
 use imap_types::sequence::SequenceSet;
+use std::collections::HashSet;
 
 pub fn run(session: &mut Session, uids: Option<SequenceSet>, _out: &mut Replies) -> Outcome {
     let (store, selected) = match super::selected(session) {
@@ -15,23 +16,17 @@ pub fn run(session: &mut Session, uids: Option<SequenceSet>, _out: &mut Replies)
     }
     let allowed = match &uids {
         Some(set) => match super::targets(&store, selected, set, true) {
-            Ok(targets) => Some(targets.into_iter().map(|(_, e)| e.id).collect::<Vec<_>>()),
+            Ok(targets) => Some(
+                targets
+                    .into_iter()
+                    .map(|(_, e)| e.id)
+                    .collect::<HashSet<_>>(),
+            ),
             Err(outcome) => return outcome,
         },
         None => None,
     };
-    let mailbox = selected.mailbox;
-    let removed = store.write(|r| {
-        let doomed: Vec<_> = r
-            .entries(mailbox)?
-            .into_iter()
-            .filter(|e| e.flags.iter().any(|f| f == "\\Deleted"))
-            .filter(|e| allowed.as_ref().is_none_or(|ids| ids.contains(&e.id)))
-            .map(|e| e.id)
-            .collect();
-        r.expunge(&doomed)
-    });
-    match removed {
+    match super::expunge_deleted(&store, selected.mailbox, allowed.as_ref()) {
         Ok(()) => Outcome::ok("EXPUNGE completed"),
         Err(error) => error.into(),
     }

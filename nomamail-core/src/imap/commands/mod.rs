@@ -81,10 +81,20 @@ pub fn targets(
 ) -> Result<Vec<(u32, crate::EntryInfo)>, Outcome> {
     let seqs = super::seqset::resolve(set, &selected.view, by_uid)
         .map_err(|_| Outcome::bad("no such message sequence number"))?;
+    entries_at(store, selected, seqs)
+}
+
+/// The current entries behind the given sequence numbers of the view, skipping messages
+/// that are gone from the store.
+pub fn entries_at(
+    store: &Mailstore,
+    selected: &Selected,
+    seqs: impl IntoIterator<Item = u32>,
+) -> Result<Vec<(u32, crate::EntryInfo)>, Outcome> {
     let entries = store
         .read(|r| r.entries(selected.mailbox))
         .map_err(Outcome::from)?;
-    let mut out = Vec::with_capacity(seqs.len());
+    let mut out = Vec::new();
     for seq in seqs {
         let Some(uid) = selected.view.uid_of(seq) else {
             continue;
@@ -94,6 +104,24 @@ pub fn targets(
         }
     }
     Ok(out)
+}
+
+/// Expunges the messages of `mailbox` marked `\Deleted`; with `within`, only those.
+pub fn expunge_deleted(
+    store: &Mailstore,
+    mailbox: crate::MailboxId,
+    within: Option<&std::collections::HashSet<crate::EntryId>>,
+) -> crate::Result<()> {
+    store.write(|r| {
+        let doomed: Vec<_> = r
+            .entries(mailbox)?
+            .into_iter()
+            .filter(|e| e.flags.iter().any(|f| f == crate::flags::DELETED))
+            .filter(|e| within.is_none_or(|ids| ids.contains(&e.id)))
+            .map(|e| e.id)
+            .collect();
+        r.expunge(&doomed)
+    })
 }
 
 /// Flags a client sent, in the engine's spelling; BAD for `\Recent`, `\*` or unknown
@@ -108,26 +136,27 @@ pub fn flag_names(flags: &[imap_types::flag::Flag<'_>]) -> Result<Vec<String>, O
 }
 
 /// A UIDPLUS set from UIDs in the order given (RFC 4315 pairs source and destination by
-/// position, so no sorting or merging across the order).
+/// position, so runs are only merged where the order already ascends by one).
 pub fn uid_set(uids: &[u32]) -> Option<imap_types::extensions::uidplus::UidSet> {
     use imap_types::extensions::uidplus::{UidElement, UidSet};
     use std::num::NonZeroU32;
-    let mut elements: Vec<UidElement> = Vec::new();
-    for &uid in uids {
-        let uid = NonZeroU32::new(uid)?;
-        match elements.last_mut() {
-            Some(UidElement::Single(a)) if a.get().checked_add(1) == Some(uid.get()) => {
-                *elements.last_mut()? = UidElement::Range(*a, uid);
-            }
-            Some(UidElement::Range(_, b)) if b.get().checked_add(1) == Some(uid.get()) => *b = uid,
-            _ => elements.push(UidElement::Single(uid)),
-        }
-    }
+    let elements: Vec<UidElement> = runs(uids)
+        .into_iter()
+        .filter_map(|(a, b)| {
+            let (a, b) = (NonZeroU32::new(a)?, NonZeroU32::new(b)?);
+            Some(if a == b {
+                UidElement::Single(a)
+            } else {
+                UidElement::Range(a, b)
+            })
+        })
+        .collect();
     imap_types::core::Vec1::try_from(elements).ok().map(UidSet)
 }
 
-/// A sequence set naming exactly `numbers` (ascending), consecutive runs as ranges.
-pub fn sequence_set(numbers: &[u32]) -> Option<imap_types::sequence::SequenceSet> {
+/// Consecutive numbers (each one more than the last) folded into inclusive ranges, in the
+/// order given; zeros are dropped.
+fn runs(numbers: &[u32]) -> Vec<(u32, u32)> {
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for &n in numbers.iter().filter(|&&n| n > 0) {
         match runs.last_mut() {
@@ -135,7 +164,12 @@ pub fn sequence_set(numbers: &[u32]) -> Option<imap_types::sequence::SequenceSet
             _ => runs.push((n, n)),
         }
     }
-    range_set(&runs)
+    runs
+}
+
+/// A sequence set naming exactly `numbers` (ascending), consecutive runs as ranges.
+pub fn sequence_set(numbers: &[u32]) -> Option<imap_types::sequence::SequenceSet> {
+    range_set(&runs(numbers))
 }
 
 /// A sequence set of inclusive ranges (each low ≤ high, none containing 0).

@@ -2,7 +2,7 @@
 //! case-insensitively against decoded content: header values with encoded words decoded,
 //! bodies with their transfer encoding and charset undone (mail-parser does both).
 
-use super::targets;
+use super::entries_at;
 use crate::EntryInfo;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, Replies};
@@ -51,13 +51,9 @@ pub fn run(
         Ok(selected) => selected,
         Err(outcome) => return outcome,
     };
-    let everything = match imap_types::sequence::SequenceSet::try_from("1:*") {
-        Ok(all) => all,
-        Err(_) => return Outcome::bad("internal sequence set"),
-    };
-    let messages = match targets(&store, selected, &everything, false) {
-        Ok(messages) if !selected.view.is_empty() => messages,
-        _ => Vec::new(),
+    let messages = match entries_at(&store, selected, 1..=selected.view.len()) {
+        Ok(messages) => messages,
+        Err(outcome) => return outcome,
     };
     let needs_body = reads_content(&key);
     let mut found = Vec::new();

@@ -120,7 +120,7 @@ fn fields(block: &[u8]) -> Vec<&[u8]> {
 /// not a field.
 fn split_field(field: &[u8]) -> Option<(&[u8], &[u8])> {
     let colon = field.iter().position(|&b| b == b':')?;
-    Some((trim(&field[..colon]), &field[colon + 1..]))
+    Some((field[..colon].trim_ascii(), &field[colon + 1..]))
 }
 
 /// The header fields of `block` whose names are (or, with `keep` false, are not) in
@@ -139,18 +139,6 @@ pub fn header_fields(block: &[u8], names: &[&[u8]], keep: bool) -> Vec<u8> {
     out
 }
 
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
-}
-
 /// The raw value of the first header field called `name`, unfolded and trimmed.
 pub fn raw_header_value(block: &[u8], name: &str) -> Option<Vec<u8>> {
     let value = fields(block).into_iter().find_map(|field| {
@@ -164,7 +152,7 @@ pub fn raw_header_value(block: &[u8], name: &str) -> Option<Vec<u8>> {
         .copied()
         .filter(|&b| b != b'\r' && b != b'\n')
         .collect();
-    Some(trim(&unfolded).to_vec())
+    Some(unfolded.trim_ascii().to_vec())
 }
 
 #[cfg(test)]
