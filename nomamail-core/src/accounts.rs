@@ -7,7 +7,8 @@
 //! for an unknown user as for a known one, so timing does not tell which names exist.
 
 use crate::ids::ReplicaId;
-use crate::replica::{Replica, ReplicaOptions};
+pub use crate::mailsync::AccountCard;
+use crate::replica::{Replica, ReplicaOptions, SyncSettings};
 use crate::schema::Durability;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
@@ -36,6 +37,10 @@ pub enum AccountError {
     Hash(String),
     #[error("no randomness from the operating system: {0}")]
     Random(String),
+    #[error(
+        "user {0} exists here with another mail store than on the paired server; remove one of them"
+    )]
+    SeedClash(String),
     #[error("mail store of {user}: {source}")]
     Replica {
         user: String,
@@ -57,6 +62,13 @@ impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(…)")
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adopted {
+    Created,
+    PasswordChanged,
+    Unchanged,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +113,17 @@ impl Accounts {
                 account_seed INTEGER NOT NULL
             )",
         )?;
+        // Added with server pairing: when the password was last set, so the later of two
+        // paired hosts' passwords wins on both.
+        let has_set_ms: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('accounts') WHERE name = 'password_set_ms'")?
+            .exists([])?;
+        if !has_set_ms {
+            conn.execute(
+                "ALTER TABLE accounts ADD COLUMN password_set_ms INTEGER NOT NULL DEFAULT 0",
+                [],
+            )?;
+        }
         Ok(Accounts {
             conn,
             dir: dir.to_path_buf(),
@@ -122,8 +145,15 @@ impl Accounts {
             account_seed: random_u64()?,
         };
         self.conn.execute(
-            "INSERT INTO accounts (user, password_hash, replica, account_seed) VALUES (?1, ?2, ?3, ?4)",
-            params![info.user, hash, info.replica.0 as i64, info.account_seed as i64],
+            "INSERT INTO accounts (user, password_hash, replica, account_seed, password_set_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                info.user,
+                hash,
+                info.replica.0 as i64,
+                info.account_seed as i64,
+                now_ms() as i64
+            ],
         )?;
         // Create the store now, so a fresh account already has INBOX and the special mailboxes.
         self.open_replica(user, Durability::Full)?;
@@ -133,13 +163,82 @@ impl Accounts {
     pub fn set_password(&mut self, user: &str, password: &Password) -> Result<(), AccountError> {
         let hash = hash_password(password)?;
         let changed = self.conn.execute(
-            "UPDATE accounts SET password_hash = ?2 WHERE user = ?1",
-            params![user, hash],
+            "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3 WHERE user = ?1",
+            params![user, hash, now_ms() as i64],
         )?;
         if changed == 0 {
             return Err(AccountError::NoSuchUser(user.to_string()));
         }
         Ok(())
+    }
+
+    /// What a paired host needs to serve the same account: its seed and password record.
+    pub fn card(&self, user: &str) -> Result<AccountCard, AccountError> {
+        self.conn
+            .query_row(
+                "SELECT user, account_seed, password_hash, password_set_ms FROM accounts
+                 WHERE user = ?1",
+                [user],
+                |r| {
+                    Ok(AccountCard {
+                        user: r.get(0)?,
+                        seed: r.get::<_, i64>(1)? as u64,
+                        password_hash: r.get(2)?,
+                        password_set_ms: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))
+    }
+
+    /// Takes in a paired host's account: creates it here with the same seed (so both stores
+    /// start from the same genesis mailboxes) under a replica id of its own, or adopts the
+    /// card's password if it was set later than ours. An account of the same name with
+    /// another seed is a different mail store and is refused.
+    pub fn adopt(&mut self, card: &AccountCard) -> Result<Adopted, AccountError> {
+        if !is_valid_user_name(&card.user) {
+            return Err(AccountError::InvalidName(card.user.clone()));
+        }
+        if PasswordHash::new(&card.password_hash).is_err() {
+            return Err(AccountError::Hash(format!(
+                "the password record of {} is not a PHC string",
+                card.user
+            )));
+        }
+        match self.get(&card.user)? {
+            Some(info) if info.account_seed != card.seed => {
+                Err(AccountError::SeedClash(card.user.clone()))
+            }
+            Some(_) => {
+                let changed = self.conn.execute(
+                    "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3
+                     WHERE user = ?1 AND password_set_ms < ?3",
+                    params![card.user, card.password_hash, card.password_set_ms as i64],
+                )?;
+                Ok(if changed > 0 {
+                    Adopted::PasswordChanged
+                } else {
+                    Adopted::Unchanged
+                })
+            }
+            None => {
+                self.conn.execute(
+                    "INSERT INTO accounts (user, password_hash, replica, account_seed,
+                                           password_set_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        card.user,
+                        card.password_hash,
+                        random_u64()?.max(1) as i64,
+                        card.seed as i64,
+                        card.password_set_ms as i64
+                    ],
+                )?;
+                self.open_replica(&card.user, Durability::Full)?;
+                Ok(Adopted::Created)
+            }
+        }
     }
 
     /// Removes the account and its mail store.
@@ -228,11 +327,21 @@ impl Accounts {
         user: &str,
         durability: Durability,
     ) -> Result<Replica, AccountError> {
+        self.open_replica_with(user, durability, SyncSettings::default())
+    }
+
+    pub fn open_replica_with(
+        &self,
+        user: &str,
+        durability: Durability,
+        sync: SyncSettings,
+    ) -> Result<Replica, AccountError> {
         let info = self
             .get(user)?
             .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))?;
         let mut options = ReplicaOptions::new(info.replica, info.account_seed);
         options.durability = durability;
+        options.sync = sync;
         Replica::open(&self.replica_path(user), options).map_err(|e| AccountError::Replica {
             user: user.to_string(),
             source: Box::new(e),
@@ -246,6 +355,12 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountInfo> {
         replica: ReplicaId(r.get::<_, i64>(1)? as u64),
         account_seed: r.get::<_, i64>(2)? as u64,
     })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn random_u64() -> Result<u64, AccountError> {
@@ -332,6 +447,45 @@ mod tests {
         assert!(matches!(
             accounts.remove("alice"),
             Err(AccountError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn a_paired_hosts_account_is_adopted_with_its_seed_and_the_later_password() {
+        let office = tempfile::tempdir().unwrap();
+        let internet = tempfile::tempdir().unwrap();
+        let mut office = Accounts::open(office.path()).unwrap();
+        let mut internet = Accounts::open(internet.path()).unwrap();
+        let info = office.add("alice", &Password::new("first")).unwrap();
+        let card = office.card("alice").unwrap();
+        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Created);
+        let adopted = internet.get("alice").unwrap().unwrap();
+        assert_eq!(adopted.account_seed, info.account_seed);
+        assert_ne!(adopted.replica, info.replica);
+        assert!(internet.verify("alice", &Password::new("first")).unwrap());
+        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Unchanged);
+
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        internet
+            .set_password("alice", &Password::new("second"))
+            .unwrap();
+        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Unchanged, "older");
+        let newer = internet.card("alice").unwrap();
+        assert_eq!(office.adopt(&newer).unwrap(), Adopted::PasswordChanged);
+        assert!(office.verify("alice", &Password::new("second")).unwrap());
+
+        internet.add("bob", &Password::new("x")).unwrap();
+        office.add("bob", &Password::new("x")).unwrap();
+        let clash = internet.card("bob").unwrap();
+        assert!(matches!(
+            office.adopt(&clash),
+            Err(AccountError::SeedClash(_))
+        ));
+        let mut bad = card.clone();
+        bad.user = "../x".into();
+        assert!(matches!(
+            office.adopt(&bad),
+            Err(AccountError::InvalidName(_))
         ));
     }
 

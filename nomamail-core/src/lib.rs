@@ -14,6 +14,7 @@ pub mod flags;
 pub mod ids;
 pub mod imap;
 pub mod item;
+pub mod mailsync;
 pub mod names;
 pub mod policy;
 pub mod reg;

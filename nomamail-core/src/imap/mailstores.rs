@@ -1,10 +1,10 @@
 //! The accounts a server serves, and each account's one open replica shared by all of its
-//! sessions (and, later, its sync transports). Every write goes through `Mailstore::write`,
+//! sessions and its sync transport. Every write goes through `Mailstore::write`,
 //! which tells the account's other sessions that the store moved, so IDLE and the next
 //! command of each session pick the change up.
 
 use crate::accounts::{AccountError, Accounts, Password};
-use crate::replica::Replica;
+use crate::replica::{Replica, SyncSettings};
 use crate::schema::Durability;
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -21,6 +21,9 @@ pub struct Mailstores {
     verifiers: mpsc::Sender<VerifyJob>,
     open: Mutex<HashMap<String, Arc<Mailstore>>>,
     durability: Durability,
+    sync: SyncSettings,
+    /// Bumped after a write to any account: the sync sender waits on it.
+    any_change: Arc<watch::Sender<u64>>,
 }
 
 pub struct Mailstore {
@@ -28,6 +31,7 @@ pub struct Mailstore {
     replica: Mutex<Replica>,
     /// Bumped after every write; sessions compare it with the value they last caught up to.
     changes: watch::Sender<u64>,
+    any_change: Arc<watch::Sender<u64>>,
 }
 
 /// A panic while holding a lock leaves the store as SQLite left it (each write is one
@@ -40,6 +44,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Mailstores {
     pub fn new(accounts: Accounts, durability: Durability) -> Mailstores {
+        Self::with_sync_settings(accounts, durability, SyncSettings::default())
+    }
+
+    /// Like `new`, with the replicas' sync settings (retransmission, chunk size).
+    pub fn with_sync_settings(
+        accounts: Accounts,
+        durability: Durability,
+        sync: SyncSettings,
+    ) -> Mailstores {
         let (jobs, queue) = mpsc::channel::<VerifyJob>();
         let queue = Arc::new(Mutex::new(queue));
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
@@ -63,6 +76,8 @@ impl Mailstores {
             verifiers: jobs,
             open: Mutex::new(HashMap::new()),
             durability,
+            sync,
+            any_change: Arc::new(watch::Sender::new(0)),
         }
     }
 
@@ -100,14 +115,28 @@ impl Mailstores {
         if let Some(store) = open.get(user) {
             return Ok(store.clone());
         }
-        let replica = lock(&self.accounts).open_replica(user, self.durability)?;
+        let replica =
+            lock(&self.accounts).open_replica_with(user, self.durability, self.sync.clone())?;
         let store = Arc::new(Mailstore {
             user: user.to_string(),
             replica: Mutex::new(replica),
             changes: watch::Sender::new(0),
+            any_change: self.any_change.clone(),
         });
         open.insert(user.to_string(), store.clone());
         Ok(store)
+    }
+}
+
+impl Mailstores {
+    /// Runs `f` on the accounts table (user names, seeds, passwords).
+    pub fn accounts<T>(&self, f: impl FnOnce(&mut Accounts) -> T) -> T {
+        f(&mut lock(&self.accounts))
+    }
+
+    /// Wakes after a write to any account's store.
+    pub fn any_change(&self) -> watch::Receiver<u64> {
+        self.any_change.subscribe()
     }
 }
 
@@ -125,6 +154,7 @@ impl Mailstore {
     pub fn write<T>(&self, f: impl FnOnce(&mut Replica) -> T) -> T {
         let out = f(&mut lock(&self.replica));
         self.changes.send_modify(|version| *version += 1);
+        self.any_change.send_modify(|version| *version += 1);
         out
     }
 

@@ -83,6 +83,12 @@ impl Replica {
         })
     }
 
+    /// Changes the retransmission delay from now on: transports back off while a peer is
+    /// silent, so a link that is down for days is not flooded with resends.
+    pub fn set_retransmit_after(&mut self, ms: u64) {
+        self.settings.retransmit_after_ms = ms;
+    }
+
     pub fn peers(&mut self) -> Result<Vec<super::PeerStatus>> {
         let tx = self.read_tx()?;
         peers::status(&tx)

@@ -1,0 +1,270 @@
+//! Two hosts' `SyncHost`s passing their outboxes to each other by hand: accounts appear on
+//! the peer with the same mailboxes and UIDs, and forged, tampered, replayed, reflected and
+//! unpaired mail is refused with nothing applied.
+
+use nomamail_core::accounts::{Accounts, Password};
+use nomamail_core::imap::Mailstores;
+use nomamail_core::mailsync::{HostKey, MailSyncConfig, Peer, Rejection, SyncHost, SyncState};
+use nomamail_core::{Durability, INBOX_ID};
+use std::sync::Arc;
+
+struct Host {
+    _dir: tempfile::TempDir,
+    stores: Arc<Mailstores>,
+    sync: SyncHost,
+}
+
+fn host(name: &str) -> Host {
+    let dir = tempfile::tempdir().unwrap();
+    let accounts = Accounts::open(dir.path()).unwrap();
+    let stores = Arc::new(Mailstores::new(accounts, Durability::Process));
+    let config = MailSyncConfig {
+        name: name.into(),
+        address: format!("sync@{name}.example"),
+        max_mail_bytes: 64 * 1024,
+        ..MailSyncConfig::default()
+    };
+    let state = SyncState::open(&dir.path().join("sync.db")).unwrap();
+    let sync = SyncHost::new(HostKey::generate().unwrap(), state, stores.clone(), config);
+    Host {
+        _dir: dir,
+        stores,
+        sync,
+    }
+}
+
+fn pair(a: &Host, b: &Host) {
+    for (me, other) in [(a, b), (b, a)] {
+        let peer = Peer {
+            name: other.sync.config().name.clone(),
+            key: other.sync.public_key(),
+            address: other.sync.config().address.clone(),
+            endpoint: None,
+        };
+        me.sync.state(|s| s.add_peer(&peer)).unwrap();
+    }
+}
+
+/// Everything `from` has queued, taken out of its outbox as if the MTA accepted it.
+fn drain(from: &Host, now: u64) -> Vec<Vec<u8>> {
+    from.sync.fill_outbox(now).unwrap();
+    let due = from.sync.state(|s| s.due(u64::MAX, 10_000)).unwrap();
+    for mail in &due {
+        from.sync.state(|s| s.sent(mail.id)).unwrap();
+    }
+    due.into_iter().map(|m| m.mail).collect()
+}
+
+/// Mail back and forth until neither side has anything to say.
+fn settle(a: &Host, b: &Host, now: u64) -> usize {
+    let mut mails = 0;
+    for _ in 0..20 {
+        let ab = drain(a, now);
+        let ba = drain(b, now);
+        if ab.is_empty() && ba.is_empty() {
+            return mails;
+        }
+        mails += ab.len() + ba.len();
+        for mail in ab {
+            b.sync.receive(&mail, now).unwrap();
+        }
+        for mail in ba {
+            a.sync.receive(&mail, now).unwrap();
+        }
+    }
+    panic!("the hosts never went quiet");
+}
+
+fn inbox(host: &Host, user: &str) -> Vec<(u32, Vec<u8>)> {
+    let store = host.stores.open(user).unwrap();
+    store.read(|r| {
+        r.entries(INBOX_ID)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.uid, r.message(e.id).unwrap()))
+            .collect()
+    })
+}
+
+fn append(host: &Host, user: &str, body: &str) {
+    let store = host.stores.open(user).unwrap();
+    let message = format!("Subject: {body}\r\n\r\n{body}\r\n");
+    store
+        .write(|r| r.append(INBOX_ID, message.as_bytes(), &[], 0, 0))
+        .unwrap();
+}
+
+#[test]
+fn an_account_and_its_mail_reach_the_paired_host_with_the_same_uids() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    append(&office, "alice", "first");
+    append(&office, "alice", "second");
+
+    let mails = settle(&office, &internet, 1_000);
+    assert!(mails >= 3, "hello, state, acknowledgement: {mails}");
+    assert!(
+        internet
+            .stores
+            .accounts(|a| a.verify("alice", &Password::new("secret")))
+            .unwrap(),
+        "the account arrived with its password"
+    );
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+    let validity = |h: &Host| {
+        h.stores
+            .open("alice")
+            .unwrap()
+            .read(|r| r.mailbox("INBOX").unwrap().unwrap().uidvalidity)
+    };
+    assert_eq!(validity(&office), validity(&internet));
+
+    append(&internet, "alice", "from the internet side");
+    settle(&office, &internet, 2_000);
+    assert_eq!(inbox(&office, "alice").len(), 3);
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+    assert_eq!(settle(&office, &internet, 3_000), 0, "quiet when in sync");
+}
+
+#[test]
+fn forged_tampered_replayed_reflected_and_unpaired_mail_is_refused_and_counted() {
+    let office = host("office");
+    let internet = host("internet");
+    let stranger = host("stranger");
+    pair(&office, &internet);
+    // The stranger pairs with the internet host on its side only.
+    stranger
+        .sync
+        .state(|s| {
+            s.add_peer(&Peer {
+                name: "internet".into(),
+                key: internet.sync.public_key(),
+                address: "sync@internet.example".into(),
+                endpoint: None,
+            })
+        })
+        .unwrap();
+    for host in [&office, &stranger] {
+        host.stores
+            .accounts(|a| a.add("alice", &Password::new("secret")))
+            .unwrap();
+    }
+    settle(&office, &internet, 1_000);
+    append(&office, "alice", "genuine");
+    append(&stranger, "alice", "planted");
+
+    let genuine = drain(&office, 2_000);
+    assert_eq!(genuine.len(), 1);
+    let genuine = genuine[0].clone();
+    let planted = drain(&stranger, 2_000);
+    let before = inbox(&internet, "alice");
+
+    let unpaired = internet.sync.receive(&planted[0], 2_000);
+    assert!(
+        matches!(unpaired, Err(Rejection::Unpaired(_))),
+        "{unpaired:?}"
+    );
+
+    // A stranger's mail under the office's key in the headers: the seal does not open.
+    let text = String::from_utf8(planted[0].clone()).unwrap();
+    let forged = text.replace(
+        &stranger.sync.public_key().to_string(),
+        &office.sync.public_key().to_string(),
+    );
+    let outcome = internet.sync.receive(forged.as_bytes(), 2_000);
+    assert!(
+        matches!(outcome, Err(Rejection::BadSeal { .. })),
+        "{outcome:?}"
+    );
+
+    // One base64 character of the sealed attachment changed in transit.
+    let text = String::from_utf8(genuine.clone()).unwrap();
+    let attachment = text.rfind("\r\n\r\n").unwrap();
+    let at = text[..attachment].rfind("\r\n").unwrap() - 5;
+    let mut altered = text.clone().into_bytes();
+    altered[at] = if altered[at] == b'A' { b'B' } else { b'A' };
+    let outcome = internet.sync.receive(&altered, 2_000);
+    assert!(
+        matches!(outcome, Err(Rejection::BadSeal { .. })),
+        "{outcome:?}"
+    );
+
+    // The sequence number header rewritten.
+    let seq_line = text
+        .lines()
+        .find(|l| l.starts_with("X-NomaMail-Seq:"))
+        .unwrap();
+    let renumbered = text.replace(seq_line, "X-NomaMail-Seq: 999");
+    let outcome = internet.sync.receive(renumbered.as_bytes(), 2_000);
+    assert!(
+        matches!(outcome, Err(Rejection::Tampered { .. })),
+        "{outcome:?}"
+    );
+
+    // Our own mail sent back to us.
+    let outcome = office.sync.receive(&genuine, 2_000);
+    assert!(
+        matches!(outcome, Err(Rejection::Unpaired(_))),
+        "{outcome:?}"
+    );
+
+    assert_eq!(inbox(&internet, "alice"), before, "nothing applied");
+    let accepted = internet.sync.receive(&genuine, 2_000).unwrap();
+    assert!(accepted.applied >= 1);
+    let replay = internet.sync.receive(&genuine, 2_000);
+    assert!(
+        matches!(replay, Err(Rejection::Replayed { .. })),
+        "{replay:?}"
+    );
+    assert_eq!(inbox(&internet, "alice").len(), before.len() + 1);
+
+    let office_record = internet.sync.state(|s| s.peer("office")).unwrap().unwrap();
+    assert_eq!(
+        office_record.rejects, 4,
+        "forged, altered, renumbered, replayed"
+    );
+    assert_eq!(internet.sync.state(|s| s.unpaired_rejects()).unwrap(), 1);
+    assert_eq!(office.sync.state(|s| s.unpaired_rejects()).unwrap(), 1);
+    let log = internet.sync.state(|s| s.recent_rejects(10)).unwrap();
+    assert!(log[0].reason.contains("replay"), "{log:?}");
+}
+
+#[test]
+fn a_big_change_is_split_across_mails_under_the_size_limit() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    settle(&office, &internet, 1_000);
+    let big: String = (0..300_000)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    append(&office, "alice", &big);
+    let mut largest = 0;
+    let mut count = 0;
+    for round in 0..50 {
+        let mails = drain(&office, 2_000 + round);
+        if mails.is_empty() {
+            break;
+        }
+        for mail in mails {
+            largest = largest.max(mail.len());
+            count += 1;
+            internet.sync.receive(&mail, 2_000 + round).unwrap();
+        }
+        for mail in drain(&internet, 2_000 + round) {
+            office.sync.receive(&mail, 2_000 + round).unwrap();
+        }
+    }
+    assert!(largest <= 64 * 1024, "largest mail {largest} bytes");
+    assert!(count >= 5, "{count} mails for 300 kB in 64 kB mails");
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+}
