@@ -20,6 +20,7 @@ pub mod policy;
 pub mod reg;
 pub mod replica;
 pub mod schema;
+pub mod smtp;
 pub mod vv;
 
 pub use error::{Error, Result};
