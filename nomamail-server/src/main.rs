@@ -1,58 +1,92 @@
-//! `nomamail-server`: the server daemon's command line. Today: `init`, `user …`, `run` (the
-//! IMAP listener) and the engine `demo`; SMTP transport and pairing arrive with their issues.
+//! `nomamail-server`: the server daemon's command line. Configuration is `server.toml` under
+//! the platform configuration directory (`--config`, `NOMAMAIL_CONFIG`), data under the
+//! platform data directory (`--data-dir`, `NOMAMAIL_DATA_DIR`).
 
+mod config;
+mod deliver;
 mod demo;
+mod outbound;
+mod pair;
+mod poller;
 mod run;
+mod status;
+mod syncd;
 mod tls;
 mod users;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "nomamail-server", version, about = "NomaMail server")]
 struct Cli {
-    /// Data directory (accounts and mail stores). Default: the platform data directory.
+    /// Data directory (accounts, mail stores, keys, sync state). Default: the platform data
+    /// directory.
     #[arg(long, env = "NOMAMAIL_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// Configuration file. Default: server.toml in the platform configuration directory.
+    #[arg(long, env = "NOMAMAIL_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the data directory and its accounts store.
+    /// Create the data directory, this server's keys and TLS certificate, and a commented
+    /// configuration file if there is none.
     Init,
     /// Manage the users this server serves.
     #[command(subcommand)]
     User(users::UserCommand),
-    /// Serve the accounts over IMAP until SIGTERM.
+    /// Pair with the peer server that sync mail is exchanged with.
+    #[command(subcommand)]
+    Pair(pair::PairCommand),
+    /// Serve IMAP, take mail over SMTP/LMTP and sync with the paired servers until SIGTERM.
     Run {
-        /// Address to serve IMAP on, e.g. 127.0.0.1:1143 (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:1143")]
-        imap: std::net::SocketAddr,
+        /// IMAP address, e.g. 127.0.0.1:1143 (port 0 picks a free one).
+        #[arg(long)]
+        imap: Option<SocketAddr>,
         /// Also serve IMAP with TLS from the first byte (port 993 style) on this address.
         #[arg(long)]
-        imaps: Option<std::net::SocketAddr>,
+        imaps: Option<SocketAddr>,
+        /// SMTP listener address (mail for users, and sync mail).
+        #[arg(long)]
+        smtp: Option<SocketAddr>,
+        /// LMTP listener address.
+        #[arg(long)]
+        lmtp: Option<SocketAddr>,
         /// TLS certificate chain (PEM). Default: a self-signed one made in the data directory.
         #[arg(long, requires = "tls_key")]
         tls_cert: Option<PathBuf>,
         /// TLS private key (PEM) for --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Connections served at once, all users together.
-        #[arg(long, default_value_t = 1000)]
-        max_connections: usize,
-        /// Largest message or other literal a client may send, in bytes.
-        #[arg(long, default_value_t = 64 << 20)]
-        max_literal: u32,
-        /// Longest command line a client may send, in bytes (literals not counted).
-        #[arg(long, default_value_t = 64 << 10)]
-        max_line: usize,
+        /// IMAP connections served at once, all users together.
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// Largest message or other literal an IMAP client may send, in bytes.
+        #[arg(long)]
+        max_literal: Option<u32>,
+        /// Longest IMAP command line, in bytes (literals not counted).
+        #[arg(long)]
+        max_line: Option<usize>,
         /// Seconds an IDLE may last before the server ends it.
-        #[arg(long, default_value_t = 30 * 60)]
-        idle_timeout: u64,
+        #[arg(long)]
+        idle_timeout: Option<u64>,
+    },
+    /// Show each paired peer's last contact, unacknowledged changes, queued mail and rejects.
+    Status,
+    /// Deliver one message from standard input into a user's INBOX (a local delivery agent).
+    Deliver {
+        #[arg(long)]
+        user: String,
+        /// Envelope sender, for the Return-Path header.
+        #[arg(long, default_value = "")]
+        from: String,
     },
     /// Run an office server, an internet server and a laptop replica in this process,
     /// syncing over a lossy simulated mail path, and show what each user sees.
@@ -75,14 +109,37 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-fn main() -> Result<()> {
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NOMAMAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
+    init_logging();
+    let config_path = config::path(cli.config)?;
+    let load = || config::load(&config_path);
     match cli.command {
-        Command::Init => users::init(&data_dir(cli.data_dir)?),
-        Command::User(cmd) => users::run(&data_dir(cli.data_dir)?, cmd),
+        Command::Init => {
+            let dir = data_dir(cli.data_dir)?;
+            users::init(&dir)?;
+            let key = pair::ensure_host_key(&dir)?;
+            println!("server key: {}", key.public());
+            if config::write_template(&config_path)? {
+                println!("configuration written to {}", config_path.display());
+            }
+        }
+        Command::User(cmd) => users::run(&data_dir(cli.data_dir)?, cmd)?,
+        Command::Pair(cmd) => pair::run(&data_dir(cli.data_dir)?, &load()?, cmd)?,
         Command::Run {
             imap,
             imaps,
+            smtp,
+            lmtp,
             tls_cert,
             tls_key,
             max_connections,
@@ -91,17 +148,25 @@ fn main() -> Result<()> {
             idle_timeout,
         } => run::run(
             &data_dir(cli.data_dir)?,
-            run::RunOptions {
+            load()?,
+            run::Overrides {
                 imap,
                 imaps,
+                smtp,
+                lmtp,
                 tls_cert,
                 tls_key,
                 max_connections,
                 max_literal,
                 max_line,
-                idle_timeout_secs: idle_timeout,
+                idle_timeout,
             },
-        ),
-        Command::Demo { loss, seed } => demo::run(cli.data_dir, loss, seed),
+        )?,
+        Command::Status => status::run(&data_dir(cli.data_dir)?, &load()?)?,
+        Command::Deliver { user, from } => {
+            return deliver::run(&data_dir(cli.data_dir)?, &load()?, &user, &from);
+        }
+        Command::Demo { loss, seed } => demo::run(cli.data_dir, loss, seed)?,
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,9 @@ fn server(dir: &std::path::Path, args: &[&str], stdin: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_nomamail-server"))
         .arg("--data-dir")
         .arg(dir)
+        // The environment variable, as a service manager would set it.
+        .env("NOMAMAIL_CONFIG", dir.with_file_name("server.toml"))
+        .env("NOMAMAIL_LOG", "warn")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -43,6 +46,21 @@ fn init_then_manage_users_from_a_script() {
     assert!(server(&data, &["init"], "").status.success());
     let again = server(&data, &["init"], "");
     assert!(again.status.success() && text(&again).contains("already"));
+    let config = std::fs::read_to_string(dir.path().join("server.toml")).unwrap();
+    assert!(config.contains("[sync]") && config.contains("# [relay]"));
+    use std::os::unix::fs::PermissionsExt;
+    let key = std::fs::metadata(data.join("host.key")).unwrap();
+    assert_eq!(key.len(), 32);
+    assert_eq!(key.permissions().mode() & 0o077, 0, "secret key is private");
+    let token = text(&server(&data, &["pair", "show"], ""));
+    assert!(
+        token.starts_with("nomamail-pair:v1?name=nomamail&key="),
+        "{token}"
+    );
+    let own = server(&data, &["pair", "add", token.trim()], "");
+    assert!(!own.status.success() && text(&own).contains("own token"));
+    let junk = server(&data, &["pair", "add", "nomamail-pair:v1?name=x"], "");
+    assert!(!junk.status.success());
 
     let add = server(
         &data,

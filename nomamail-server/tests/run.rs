@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 
 fn server(data: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_nomamail-server"));
-    command.arg("--data-dir").arg(data);
+    // A configuration file that is not there: the defaults, not the platform's file.
+    let config = data.with_file_name("no-such-server.toml");
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env("NOMAMAIL_LOG", "warn");
     command
 }
 
@@ -40,6 +47,7 @@ fn init_with_user(data: &std::path::Path) {
 fn start(data: &std::path::Path) -> (Child, SocketAddr, SocketAddr) {
     let mut child = server(data)
         .args(["run", "--imap", "127.0.0.1:0", "--imaps", "127.0.0.1:0"])
+        .args(["--smtp", "127.0.0.1:0", "--lmtp", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

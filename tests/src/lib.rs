@@ -3,6 +3,7 @@
 //! IMAP server started in-process on a free loopback port.
 
 pub mod corpus;
+pub mod daemon;
 pub mod imap_server;
 pub mod rng;
 pub mod sim;

@@ -100,6 +100,33 @@ impl Replica {
         Self::init(conn, options, Some(lock))
     }
 
+    /// Opens a store for reading beside its writer (status, conflict listings): no lock is
+    /// taken and every write through it fails. The store must exist at this build's schema.
+    pub fn open_read_only(path: &Path) -> Result<Replica> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found != schema::SCHEMA_VERSION {
+            return Err(Error::Corrupt(format!(
+                "store is at schema version {found}, this build reads {}; let the daemon open it first",
+                schema::SCHEMA_VERSION
+            )));
+        }
+        let me = meta_get(&conn, "replica_id")?
+            .ok_or_else(|| Error::Corrupt("store has no replica id".into()))?;
+        Ok(Replica {
+            me: ReplicaId(me as u64),
+            account_seed: meta_get(&conn, "account_seed")?.unwrap_or(0) as u64,
+            clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
+            settings: SyncSettings::default(),
+            conn,
+            _writer_lock: None,
+        })
+    }
+
     pub fn open_in_memory(options: ReplicaOptions) -> Result<Replica> {
         Self::init(Connection::open_in_memory()?, options, None)
     }

@@ -1,0 +1,197 @@
+//! Two `nomamail-server` processes, "office" and "internet", paired through the CLI and
+//! syncing only by mail, each delivering straight to the other's SMTP listener on loopback.
+
+use nomamail_tests::daemon::{Daemon, FAST_SYNC, Snapshot, eventually, snapshot};
+use nomamail_tests::wire::Wire;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_nomamail-server"))
+}
+
+fn login(addr: SocketAddr, user: &str, password: &str) -> Wire {
+    let mut wire = Wire::open(addr).expect("connect");
+    let (_, status) = wire
+        .command(format!("LOGIN {user} {password}").as_bytes())
+        .expect("login");
+    assert!(status.contains(" OK"), "{status}");
+    wire
+}
+
+fn ok(wire: &mut Wire, command: &str) -> String {
+    let (data, status) = wire.command(command.as_bytes()).expect("command");
+    assert!(status.contains(" OK"), "{command}: {status}");
+    String::from_utf8_lossy(&data).into_owned()
+}
+
+fn append(wire: &mut Wire, mailbox: &str, subject: &str) {
+    let message = format!(
+        "From: Ann <ann@example.org>\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\
+         Message-ID: <{subject}@example.org>\r\n\r\n{subject}\r\n"
+    );
+    ok(
+        wire,
+        &format!("APPEND \"{mailbox}\" {{{}+}}\r\n{message}", message.len()),
+    );
+}
+
+/// Waits until both servers show the same account, with `check` true of it.
+fn converged(a: &Daemon, b: &Daemon, what: &str, check: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    eventually(LIMIT, what, || {
+        let left = snapshot(a.imap_addr(), "alice", "pw")?;
+        let right = snapshot(b.imap_addr(), "alice", "pw")?;
+        (left == right && check(&left)).then_some(left)
+    })
+}
+
+fn paired_pair() -> (Daemon, Daemon) {
+    let mut office = Daemon::new(bin(), "office", FAST_SYNC, "");
+    let mut internet = Daemon::new(bin(), "internet", FAST_SYNC, "");
+    office.add_user("alice", "pw");
+    office.start();
+    internet.start();
+    office.pair_with(&internet, internet.smtp);
+    internet.pair_with(&office, office.smtp);
+    (office, internet)
+}
+
+#[test]
+fn changes_on_either_server_appear_on_the_other_with_the_same_uids() {
+    let (office, internet) = paired_pair();
+
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    append(&mut client, "INBOX", "first");
+    append(&mut client, "INBOX", "second");
+    ok(&mut client, "CREATE Projects");
+    append(&mut client, "Projects", "plan");
+    ok(&mut client, "SELECT INBOX");
+    ok(&mut client, "UID STORE 1 +FLAGS (\\Flagged)");
+
+    let seen = converged(&office, &internet, "office's changes on internet", |s| {
+        s.mailbox("Projects").is_some_and(|m| m.messages.len() == 1)
+            && s.mailbox("INBOX").is_some_and(|m| {
+                m.messages.len() == 2 && m.messages[0].1 == ["\\Flagged".to_string()]
+            })
+    });
+
+    // A client of the office switches to the internet server: same UIDVALIDITY, same
+    // UIDNEXT, same UIDs and flags, so its cache stays valid without a resync.
+    let inbox = seen.mailbox("INBOX").unwrap();
+    let mut switched = login(internet.imap_addr(), "alice", "pw");
+    let selected = ok(&mut switched, "SELECT INBOX");
+    assert!(selected.contains(&format!("UIDVALIDITY {}", inbox.uidvalidity)));
+    assert!(selected.contains(&format!("UIDNEXT {}", inbox.uidnext)));
+    let fetched = ok(
+        &mut switched,
+        "UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
+    );
+    assert!(fetched.contains("Subject: first") && fetched.contains("Subject: second"));
+
+    // Changes made on the internet side come back to the office.
+    ok(&mut switched, "UID STORE 2 +FLAGS (\\Seen)");
+    append(&mut switched, "INBOX", "from outside");
+    ok(&mut switched, "UID MOVE 1 Projects");
+    converged(&internet, &office, "internet's changes on office", |s| {
+        s.mailbox("INBOX").is_some_and(|m| {
+            m.messages.len() == 2
+                && m.messages
+                    .iter()
+                    .any(|(_, f, _)| f.contains(&"\\Seen".to_string()))
+        }) && s.mailbox("Projects").is_some_and(|m| m.messages.len() == 2)
+    });
+
+    let status = eventually(LIMIT, "status to settle", || {
+        let status = office.status();
+        (status.contains("unacknowledged changes: 0") && status.contains("queued sync mail: 0"))
+            .then_some(status)
+    });
+    assert!(
+        status.contains("peer internet <sync@internet.test>"),
+        "{status}"
+    );
+    assert!(!status.contains("last contact: never"), "{status}");
+    println!("{status}");
+}
+
+#[test]
+fn a_stopped_peer_gets_everything_after_restarts_and_queued_mail_survives_sigterm() {
+    let (mut office, mut internet) = paired_pair();
+    converged(&office, &internet, "the account on both", |s| {
+        s.mailbox("INBOX").is_some()
+    });
+
+    internet.stop();
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    for n in 0..5 {
+        append(&mut client, "INBOX", &format!("while-away-{n}"));
+    }
+    drop(client);
+    let queued = eventually(LIMIT, "mail queued for the stopped peer", || {
+        let status = office.status();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("queued sync mail: "))?;
+        let n: u64 = line.trim_start_matches("queued sync mail: ").parse().ok()?;
+        (n > 0).then_some(n)
+    });
+    office.stop();
+    let status = office.status();
+    assert!(
+        !status.contains("queued sync mail: 0"),
+        "queued mail kept over SIGTERM ({queued} before): {status}"
+    );
+
+    internet.start();
+    office.start();
+    converged(
+        &office,
+        &internet,
+        "the changes made while the peer was down",
+        |s| s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 5),
+    );
+}
+
+#[test]
+fn mail_delivered_through_the_daemons_lmtp_reaches_both_servers() {
+    let (office, internet) = paired_pair();
+    converged(&office, &internet, "the account on both", |s| {
+        s.mailbox("INBOX").is_some()
+    });
+
+    // `deliver` while the daemon runs goes through its LMTP listener.
+    let output = {
+        use std::io::Write;
+        let mut child = office
+            .command()
+            .args(["deliver", "--user", "alice", "--from", "bob@example.org"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"Subject: delivered\n\n.leading dot\nbody\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(output.status.success(), "{output:?}");
+    let unknown = office.cli(&["deliver", "--user", "nobody"], "Subject: x\n\nx\n");
+    assert_eq!(unknown.status.code(), Some(67), "EX_NOUSER");
+
+    let seen = converged(&office, &internet, "delivered mail on both", |s| {
+        s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 1)
+    });
+    assert_eq!(seen.message_count(), 1);
+    let mut client = login(internet.imap_addr(), "alice", "pw");
+    ok(&mut client, "SELECT INBOX");
+    let body = ok(&mut client, "UID FETCH 1 BODY.PEEK[]");
+    assert!(body.contains("Return-Path: <bob@example.org>"), "{body}");
+    assert!(body.contains("\r\n.leading dot\r\nbody\r\n"), "{body}");
+}
