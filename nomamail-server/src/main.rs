@@ -2,7 +2,9 @@
 //! the platform configuration directory (`--config`, `NOMAMAIL_CONFIG`), data under the
 //! platform data directory (`--data-dir`, `NOMAMAIL_DATA_DIR`).
 
+mod admin;
 mod config;
+mod conflicts;
 mod deliver;
 mod demo;
 mod outbound;
@@ -80,6 +82,9 @@ enum Command {
     },
     /// Show each paired peer's last contact, unacknowledged changes, queued mail and rejects.
     Status,
+    /// List, show and decide the conflicts the policy left open.
+    #[command(subcommand)]
+    Conflicts(conflicts::ConflictsCommand),
     /// Deliver one message from standard input into a user's INBOX (a local delivery agent).
     Deliver {
         #[arg(long)]
@@ -163,6 +168,7 @@ fn main() -> Result<ExitCode> {
             },
         )?,
         Command::Status => status::run(&data_dir(cli.data_dir)?, &load()?)?,
+        Command::Conflicts(cmd) => conflicts::run(&data_dir(cli.data_dir)?, cmd)?,
         Command::Deliver { user, from } => {
             return deliver::run(&data_dir(cli.data_dir)?, &load()?, &user, &from);
         }

@@ -206,6 +206,11 @@ async fn serve(
             Ok(())
         }
     });
+    tasks.spawn(crate::admin::serve(
+        data_dir.to_path_buf(),
+        stores.clone(),
+        stopped.clone(),
+    ));
     if let Some(poll) = config.poll.clone() {
         let (host, stopped) = (sync_host.clone(), stopped.clone());
         tasks.spawn(async move {

@@ -5,6 +5,7 @@
 pub mod corpus;
 pub mod daemon;
 pub mod imap_server;
+pub mod relay;
 pub mod rng;
 pub mod sim;
 pub mod wire;

@@ -165,7 +165,12 @@ impl SyncHost {
         let mut state = lock(&self.state);
         let outcome = self.check_and_apply(&mut state, raw, now_ms);
         if let Err(rejection) = &outcome {
-            tracing::warn!(%rejection, "sync mail refused");
+            if matches!(rejection, Rejection::Replayed { .. }) {
+                // Mostly an MTA delivering twice: harmless, but counted like any refusal.
+                tracing::info!(%rejection, "sync mail refused");
+            } else {
+                tracing::warn!(%rejection, "sync mail refused");
+            }
             state.reject(rejection.peer(), &rejection.to_string(), now_ms)?;
         }
         outcome

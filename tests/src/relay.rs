@@ -1,0 +1,306 @@
+//! A fault-injecting SMTP relay for tests: it takes mail like an MTA (our own listener code
+//! receives it), then loses, duplicates, delays and reorders it on the way to the recipient's
+//! server, or holds everything until told to release it all at once, as a mail path that
+//! was down for days does. Seeded, so a failing run can be replayed.
+
+use crate::rng::Rng;
+use nomamail_core::smtp::{Delivery, Envelope, Refusal, SmtpConfig};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Faults {
+    pub drop: f64,
+    pub duplicate: f64,
+    /// Each mail waits up to this long; mails overtake each other.
+    pub max_delay: Duration,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub received: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub forwarded: u64,
+    pub held_peak: u64,
+}
+
+struct Queued {
+    due: Instant,
+    recipient: String,
+    from: String,
+    mail: Arc<Vec<u8>>,
+}
+
+struct State {
+    routes: HashMap<String, SocketAddr>,
+    faults: Faults,
+    holding: bool,
+    queue: Vec<Queued>,
+    rng: Rng,
+    counts: Counts,
+    /// Forwarding time of each mail (for the propagation benchmark): receipt → accepted.
+    hop_times: Vec<Duration>,
+}
+
+pub struct FaultyRelay {
+    pub addr: SocketAddr,
+    pub seed: u64,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+struct Intake(Arc<Mutex<State>>);
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Delivery for Intake {
+    fn recipient(&self, address: &str) -> Result<(), Refusal> {
+        if lock(&self.0)
+            .routes
+            .contains_key(&address.to_ascii_lowercase())
+        {
+            Ok(())
+        } else {
+            Err(Refusal::permanent("5.7.1", "relaying denied"))
+        }
+    }
+
+    fn deliver(&self, envelope: &Envelope, message: &[u8]) -> Vec<Result<(), Refusal>> {
+        let mut state = lock(&self.0);
+        let mail = Arc::new(message.to_vec());
+        for recipient in &envelope.recipients {
+            state.counts.received += 1;
+            let faults = state.faults;
+            if state.rng.chance(faults.drop) {
+                state.counts.dropped += 1;
+                continue;
+            }
+            let copies = if state.rng.chance(faults.duplicate) {
+                state.counts.duplicated += 1;
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let delay = state.rng.below(faults.max_delay.as_millis() as u64 + 1);
+                state.queue.push(Queued {
+                    due: Instant::now() + Duration::from_millis(delay),
+                    recipient: recipient.to_ascii_lowercase(),
+                    from: envelope.from.clone(),
+                    mail: mail.clone(),
+                });
+            }
+        }
+        let held = state.queue.len() as u64;
+        state.counts.held_peak = state.counts.held_peak.max(held);
+        vec![Ok(()); envelope.recipients.len()]
+    }
+}
+
+impl FaultyRelay {
+    pub fn start(seed: u64) -> FaultyRelay {
+        let state = Arc::new(Mutex::new(State {
+            routes: HashMap::new(),
+            faults: Faults::default(),
+            holding: false,
+            queue: Vec::new(),
+            rng: Rng::new(seed),
+            counts: Counts::default(),
+            hop_times: Vec::new(),
+        }));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let intake = Arc::new(Intake(state.clone()));
+        let listener = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let _ = addr_tx.send(socket.local_addr().expect("address"));
+                let config = SmtpConfig {
+                    hostname: "relay.test".into(),
+                    ..SmtpConfig::default()
+                };
+                let _ = nomamail_core::smtp::serve(socket, intake, config, async {
+                    let _ = stopped.await;
+                })
+                .await;
+            });
+        });
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let forwarder = {
+            let state = state.clone();
+            let running = running.clone();
+            std::thread::spawn(move || forward_loop(&state, &running))
+        };
+        FaultyRelay {
+            addr: addr_rx.recv().expect("relay address"),
+            seed,
+            state,
+            stop: Some(stop),
+            threads: vec![listener, forwarder],
+            running,
+        }
+    }
+
+    pub fn route(&self, recipient: &str, to: SocketAddr) {
+        lock(&self.state)
+            .routes
+            .insert(recipient.to_ascii_lowercase(), to);
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        lock(&self.state).faults = faults;
+    }
+
+    /// Keeps every mail from now on until `release`.
+    pub fn hold(&self) {
+        lock(&self.state).holding = true;
+    }
+
+    /// Lets everything held go at once, in a shuffled order.
+    pub fn release(&self) {
+        let mut state = lock(&self.state);
+        state.holding = false;
+        let now = Instant::now();
+        for queued in &mut state.queue {
+            queued.due = now;
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        lock(&self.state).counts
+    }
+
+    pub fn held(&self) -> usize {
+        lock(&self.state).queue.len()
+    }
+
+    pub fn hop_times(&self) -> Vec<Duration> {
+        lock(&self.state).hop_times.clone()
+    }
+}
+
+impl Drop for FaultyRelay {
+    fn drop(&mut self) {
+        self.running
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn forward_loop(state: &Mutex<State>, running: &std::sync::atomic::AtomicBool) {
+    while running.load(std::sync::atomic::Ordering::SeqCst) {
+        let ready = {
+            let mut state = lock(state);
+            if state.holding {
+                Vec::new()
+            } else {
+                let now = Instant::now();
+                let (ready, waiting): (Vec<_>, Vec<_>) =
+                    state.queue.drain(..).partition(|q| q.due <= now);
+                state.queue = waiting;
+                let mut ready = ready;
+                // Shuffle: mail released together arrives in any order.
+                for i in (1..ready.len()).rev() {
+                    let j = state.rng.below(i as u64 + 1) as usize;
+                    ready.swap(i, j);
+                }
+                ready
+            }
+        };
+        if ready.is_empty() {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        for queued in ready {
+            let route = lock(state).routes.get(&queued.recipient).copied();
+            let started = Instant::now();
+            let sent = route
+                .is_some_and(|to| send(to, &queued.from, &queued.recipient, &queued.mail).is_ok());
+            let mut state = lock(state);
+            if sent {
+                state.counts.forwarded += 1;
+                state.hop_times.push(started.elapsed());
+            } else {
+                // Like an MTA: the next hop is down or refused for now; try again later.
+                state.queue.push(Queued {
+                    due: Instant::now() + Duration::from_millis(200),
+                    ..queued
+                });
+            }
+        }
+    }
+}
+
+/// A minimal SMTP client for the relay's next hop.
+pub fn send(to: SocketAddr, from: &str, recipient: &str, mail: &[u8]) -> std::io::Result<()> {
+    let stream = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let refused = |line: &str| std::io::Error::other(format!("refused: {line}"));
+    let mut expect = |code: char| -> std::io::Result<()> {
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(refused("closed"));
+            }
+            if line.as_bytes().get(3) == Some(&b'-') {
+                continue;
+            }
+            return if line.starts_with(code) {
+                Ok(())
+            } else {
+                Err(refused(line.trim_end()))
+            };
+        }
+    };
+    expect('2')?;
+    for (command, code) in [
+        ("EHLO relay.test".to_string(), '2'),
+        (format!("MAIL FROM:<{from}>"), '2'),
+        (format!("RCPT TO:<{recipient}>"), '2'),
+        ("DATA".to_string(), '3'),
+    ] {
+        writer.write_all(format!("{command}\r\n").as_bytes())?;
+        expect(code)?;
+    }
+    let mut stuffed = Vec::with_capacity(mail.len() + 64);
+    for line in mail.split_inclusive(|&b| b == b'\n') {
+        if line.first() == Some(&b'.') {
+            stuffed.push(b'.');
+        }
+        stuffed.extend_from_slice(line);
+    }
+    if !stuffed.ends_with(b"\r\n") {
+        stuffed.extend_from_slice(b"\r\n");
+    }
+    stuffed.extend_from_slice(b".\r\n");
+    writer.write_all(&stuffed)?;
+    let delivered = expect('2');
+    let _ = writer.write_all(b"QUIT\r\n");
+    // A refusal of the message itself (a bad seal, say) is final for a relay, as it is
+    // for an MTA: the mail is not retried.
+    match delivered {
+        Err(e) if e.to_string().contains("refused: 5") => Ok(()),
+        other => other,
+    }
+}
