@@ -3,6 +3,7 @@
 //! one writer and wake its IMAP sessions and sync. One request per connection: fields
 //! separated by tabs on one line; the answer is `ok` or `error<TAB>why`.
 
+use crate::import::{Importer, Tally};
 use anyhow::{Context, Result, bail};
 use nomamail_core::imap::Mailstores;
 use std::io::{BufRead, BufReader, Write};
@@ -19,6 +20,16 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Sends one request to the running daemon and waits for its answer.
 pub fn request(data_dir: &Path, fields: &[&str]) -> Result<()> {
+    request_with_progress(data_dir, fields, |_, _, _| {}).map(drop)
+}
+
+/// Like `request`, for an import: `progress(bytes done, imported, duplicates)` is called as
+/// the daemon reports, and the final tally is returned.
+pub fn request_with_progress(
+    data_dir: &Path,
+    fields: &[&str],
+    mut progress: impl FnMut(u64, u64, u64),
+) -> Result<Tally> {
     let path = socket_path(data_dir);
     let stream = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
         format!(
@@ -28,13 +39,32 @@ pub fn request(data_dir: &Path, fields: &[&str]) -> Result<()> {
     })?;
     let mut writer = stream.try_clone()?;
     writer.write_all(format!("{}\n", fields.join("\t")).as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer)?;
-    match answer.trim_end().split_once('\t') {
-        None if answer.trim_end() == "ok" => Ok(()),
-        Some(("error", why)) => bail!("{why}"),
-        _ => bail!("unexpected answer from the daemon: {answer:?}"),
+    let numbers =
+        |rest: &str| -> Vec<u64> { rest.split('\t').filter_map(|n| n.parse().ok()).collect() };
+    for line in BufReader::new(stream).lines() {
+        let line = line?;
+        let (kind, rest) = line.split_once('\t').unwrap_or((line.as_str(), ""));
+        match kind {
+            "progress" => {
+                if let [done, imported, duplicates] = numbers(rest)[..] {
+                    progress(done, imported, duplicates);
+                }
+            }
+            "ok" => {
+                let tally = match numbers(rest)[..] {
+                    [imported, duplicates] => Tally {
+                        imported,
+                        duplicates,
+                    },
+                    _ => Tally::default(),
+                };
+                return Ok(tally);
+            }
+            "error" => bail!("{rest}"),
+            _ => bail!("unexpected answer from the daemon: {line:?}"),
+        }
     }
+    bail!("the daemon closed the admin connection without an answer")
 }
 
 pub async fn serve(
@@ -67,12 +97,16 @@ pub async fn serve(
             if reader.read_line(&mut line).await.is_err() {
                 return;
             }
-            let answer = tokio::task::spawn_blocking(move || handle(&stores, line.trim_end()))
-                .await
-                .unwrap_or_else(|e| Err(anyhow::anyhow!("{e}")));
-            let reply = match answer {
-                Ok(()) => "ok\n".to_string(),
-                Err(e) => format!("error\t{}\n", format!("{e:#}").replace(['\n', '\t'], " ")),
+            let (report, mut reports) = tokio::sync::mpsc::unbounded_channel::<String>();
+            let job =
+                tokio::task::spawn_blocking(move || handle(&stores, line.trim_end(), &report));
+            while let Some(progress) = reports.recv().await {
+                let _ = write.write_all(progress.as_bytes()).await;
+            }
+            let reply = match job.await {
+                Ok(Ok(done)) => format!("ok{done}\n"),
+                Ok(Err(e)) => format!("error\t{}\n", format!("{e:#}").replace(['\n', '\t'], " ")),
+                Err(e) => format!("error\t{e}\n"),
             };
             let _ = write.write_all(reply.as_bytes()).await;
         });
@@ -81,14 +115,39 @@ pub async fn serve(
     Ok(())
 }
 
-fn handle(stores: &Mailstores, line: &str) -> Result<()> {
+/// Runs one request; progress lines go to `report`. Returns what follows `ok` in the answer.
+fn handle(
+    stores: &Mailstores,
+    line: &str,
+    report: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> Result<String> {
     let fields: Vec<&str> = line.split('\t').collect();
     match fields.as_slice() {
         ["resolve", user, id, choice] => {
             let choice = crate::conflicts::parse_choice(choice)?;
             let store = stores.open(user)?;
             store.write(|replica| replica.resolve(id, choice))?;
-            Ok(())
+            Ok(String::new())
+        }
+        ["import", user, path, rest @ ..] if rest.len() <= 1 => {
+            let store = stores.open(user)?;
+            let mut importer = Importer::default();
+            let mut done = 0u64;
+            crate::import::read_source(Path::new(path), rest.first().copied(), |item| {
+                // One write per message: IMAP sessions see the import as it goes.
+                store.write(|replica| importer.import(replica, &item))?;
+                done += item.bytes.len() as u64;
+                let tally = importer.tally;
+                let _ = report.send(format!(
+                    "progress\t{done}\t{}\t{}\n",
+                    tally.imported, tally.duplicates
+                ));
+                Ok(())
+            })?;
+            Ok(format!(
+                "\t{}\t{}",
+                importer.tally.imported, importer.tally.duplicates
+            ))
         }
         _ => bail!("unknown request"),
     }

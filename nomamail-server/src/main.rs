@@ -7,6 +7,7 @@ mod config;
 mod conflicts;
 mod deliver;
 mod demo;
+mod import;
 mod outbound;
 mod pair;
 mod poller;
@@ -93,6 +94,17 @@ enum Command {
         #[arg(long, default_value = "")]
         from: String,
     },
+    /// Import a Maildir or an mbox file into a user's mail (resumable; skips messages
+    /// already there).
+    Import {
+        #[arg(long)]
+        user: String,
+        /// Maildir directory or mbox file.
+        path: PathBuf,
+        /// Target mailbox (default: INBOX, and Maildir++ subfolders by their names).
+        #[arg(long)]
+        mailbox: Option<String>,
+    },
     /// Run an office server, an internet server and a laptop replica in this process,
     /// syncing over a lossy simulated mail path, and show what each user sees.
     Demo {
@@ -168,6 +180,11 @@ fn main() -> Result<ExitCode> {
             },
         )?,
         Command::Status => status::run(&data_dir(cli.data_dir)?, &load()?)?,
+        Command::Import {
+            user,
+            path,
+            mailbox,
+        } => import::run(&data_dir(cli.data_dir)?, &user, &path, mailbox.as_deref())?,
         Command::Conflicts(cmd) => conflicts::run(&data_dir(cli.data_dir)?, cmd)?,
         Command::Deliver { user, from } => {
             return deliver::run(&data_dir(cli.data_dir)?, &load()?, &user, &from);
