@@ -195,3 +195,62 @@ fn mail_delivered_through_the_daemons_lmtp_reaches_both_servers() {
     assert!(body.contains("Return-Path: <bob@example.org>"), "{body}");
     assert!(body.contains("\r\n.leading dot\r\nbody\r\n"), "{body}");
 }
+
+#[test]
+fn a_server_that_only_has_a_hosted_mailbox_polls_it_for_sync_mail() {
+    use nomamail_tests::imap_server::TestServer;
+    use nomamail_tests::relay::FaultyRelay;
+    // The hosting provider: an IMAP server with the internet server's sync mailbox, fed by
+    // the provider's MTA (the relay files mail for sync@internet.test into it).
+    let hosting = TestServer::start(&[("sync", "hosted-pw")]);
+    let relay = FaultyRelay::start(7);
+    relay.route_to_mailbox("sync@internet.test", hosting.stores.open("sync").unwrap());
+    let password_file = hosting_password_file();
+    let mut office = Daemon::new(
+        bin(),
+        "office",
+        FAST_SYNC,
+        &format!(
+            "[relay]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n",
+            relay.addr.port()
+        ),
+    );
+    let mut internet = Daemon::new(
+        bin(),
+        "internet",
+        FAST_SYNC,
+        &format!(
+            "[poll]\nhost = \"127.0.0.1\"\nport = {}\ntls = false\nusername = \"sync\"\n\
+             password_file = \"{}\"\n",
+            hosting.addr.port(),
+            password_file.path().display()
+        ),
+    );
+    office.add_user("alice", "pw");
+    office.start();
+    internet.start();
+    relay.route("sync@office.test", office.smtp.unwrap());
+    office.pair_with(&internet, None);
+    internet.pair_with(&office, office.smtp);
+
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    append(&mut client, "INBOX", "via the hosted mailbox");
+    converged(&office, &internet, "office's message on internet", |s| {
+        s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 1)
+    });
+    // Applied sync mail is removed from the hosted mailbox.
+    eventually(LIMIT, "the hosted mailbox emptied", || {
+        let left = hosting
+            .stores
+            .open("sync")
+            .unwrap()
+            .read(|r| r.entries(nomamail_core::INBOX_ID).unwrap().len());
+        (left == 0).then_some(())
+    });
+}
+
+fn hosting_password_file() -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "hosted-pw\n").unwrap();
+    file
+}

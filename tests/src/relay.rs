@@ -4,12 +4,22 @@
 //! was down for days does. Seeded, so a failing run can be replayed.
 
 use crate::rng::Rng;
+use nomamail_core::imap::Mailstore;
 use nomamail_core::smtp::{Delivery, Envelope, Refusal, SmtpConfig};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Where the relay sends a recipient's mail.
+#[derive(Clone)]
+enum Route {
+    /// The next hop's SMTP listener.
+    Smtp(SocketAddr),
+    /// Filed straight into a mailbox, as a hosting provider's delivery agent would.
+    Mailbox(Arc<Mailstore>),
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
@@ -36,7 +46,7 @@ struct Queued {
 }
 
 struct State {
-    routes: HashMap<String, SocketAddr>,
+    routes: HashMap<String, Route>,
     faults: Faults,
     holding: bool,
     queue: Vec<Queued>,
@@ -158,7 +168,15 @@ impl FaultyRelay {
     pub fn route(&self, recipient: &str, to: SocketAddr) {
         lock(&self.state)
             .routes
-            .insert(recipient.to_ascii_lowercase(), to);
+            .insert(recipient.to_ascii_lowercase(), Route::Smtp(to));
+    }
+
+    /// Files `recipient`'s mail into the INBOX of `store` (a hosted mailbox that a server
+    /// polls over IMAP).
+    pub fn route_to_mailbox(&self, recipient: &str, store: Arc<Mailstore>) {
+        lock(&self.state)
+            .routes
+            .insert(recipient.to_ascii_lowercase(), Route::Mailbox(store));
     }
 
     pub fn set_faults(&self, faults: Faults) {
@@ -231,10 +249,17 @@ fn forward_loop(state: &Mutex<State>, running: &std::sync::atomic::AtomicBool) {
             continue;
         }
         for queued in ready {
-            let route = lock(state).routes.get(&queued.recipient).copied();
+            let route = lock(state).routes.get(&queued.recipient).cloned();
             let started = Instant::now();
-            let sent = route
-                .is_some_and(|to| send(to, &queued.from, &queued.recipient, &queued.mail).is_ok());
+            let sent = match route {
+                Some(Route::Smtp(to)) => {
+                    send(to, &queued.from, &queued.recipient, &queued.mail).is_ok()
+                }
+                Some(Route::Mailbox(store)) => store
+                    .write(|r| r.append(nomamail_core::INBOX_ID, &queued.mail, &[], 0, 0))
+                    .is_ok(),
+                None => false,
+            };
             let mut state = lock(state);
             if sent {
                 state.counts.forwarded += 1;
