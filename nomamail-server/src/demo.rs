@@ -1,213 +1,245 @@
-//! The engine demo: three replicas of one account — office server, internet server, laptop —
-//! on SQLite files, exchanging sealed-to-be bundles over an in-process path that loses mail.
-//! Everything a user would see is printed, including a conflict and its resolution.
+//! `demo`: the real thing on loopback, with embedded defaults. An office server and an
+//! internet server run in this process, each with its IMAP, SMTP and LMTP listeners; they are
+//! paired and keep in sync only by sealed mail between their SMTP listeners. The account
+//! `demo` (password `demo`) is created on the office only and arrives at the internet server
+//! by mail, with a welcome message; a flag set on one side shows on the other. Then both
+//! stay up for a mail client until Ctrl-C (or stop at once with `--exit`).
 
-use anyhow::{Context, Result, bail};
-use nomamail_core::{Choice, FlagOp, INBOX_ID, Replica, ReplicaId, ReplicaOptions};
-use std::collections::VecDeque;
-use std::path::PathBuf;
+use crate::config::Config;
+use crate::run::{self, Announce};
+use anyhow::{Context, Result};
+use nomamail_core::accounts::{Accounts, Password};
+use nomamail_core::imap::Mailstores;
+use nomamail_core::mailsync::{Peer, SyncState};
+use nomamail_core::{FlagOp, INBOX_ID};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
-const ACCOUNT_SEED: u64 = 0x0a0c_c0a1;
-/// The demo's clock: one "minute" per round, so retransmissions happen within the run.
-const ROUND_MS: u64 = 60_000;
-const MAIL_SIZE_LIMIT: usize = 256 * 1024;
+const USER: &str = "demo";
+const PASSWORD: &str = "demo";
+const WAIT: Duration = Duration::from_secs(60);
 
-struct Node {
-    name: &'static str,
-    replica: Replica,
+pub struct DemoOptions {
+    pub dir: Option<PathBuf>,
+    pub office_imap: SocketAddr,
+    pub internet_imap: SocketAddr,
+    pub exit: bool,
 }
 
-/// A lossy, delaying path for sync mail, driven by a fixed seed.
-struct MailPath {
-    queue: VecDeque<(usize, usize, Vec<u8>)>,
-    state: u64,
-    loss: f64,
-    sent: u64,
-    lost: u64,
-    bytes: u64,
+fn config(name: &str, imap: SocketAddr) -> Config {
+    let mut config = Config::default();
+    config.server.name = name.to_string();
+    config.server.hostname = format!("{name}.demo");
+    config.imap.listen = imap;
+    config.smtp.listen = Some(([127, 0, 0, 1], 0).into());
+    config.smtp.lmtp_listen = None;
+    config.sync.address = format!("sync@{name}.demo");
+    config.sync.endpoint = None;
+    config.sync.batch_ms = 50;
+    config.sync.hello_every_ms = 1_000;
+    config.sync.retransmit_after_ms = 5_000;
+    config
 }
 
-impl MailPath {
-    fn coin(&mut self) -> f64 {
-        self.state = self
-            .state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.state >> 11) as f64 / (1u64 << 53) as f64
+/// An address that is free now: the one asked for, else any free port.
+fn free_or_any(wanted: SocketAddr) -> SocketAddr {
+    match std::net::TcpListener::bind(wanted) {
+        Ok(_) => wanted,
+        Err(_) => SocketAddr::from(([127, 0, 0, 1], 0)),
     }
 }
 
-pub fn run(data_dir: Option<PathBuf>, loss: f64, seed: u64) -> Result<()> {
-    let temp = tempfile::tempdir().context("temporary directory")?;
-    let dir = data_dir.unwrap_or_else(|| temp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut nodes = Vec::new();
-    for (i, name) in ["office", "internet", "laptop"].into_iter().enumerate() {
-        let path = dir.join(format!("{name}.db"));
-        let replica = Replica::open(
-            &path,
-            ReplicaOptions::new(ReplicaId(0x10 + i as u64), ACCOUNT_SEED),
-        )
-        .with_context(|| format!("opening {}", path.display()))?;
-        nodes.push(Node { name, replica });
-    }
-    // The office and internet servers sync by mail; the laptop syncs with the office.
-    let links = [(0usize, 1usize), (0, 2)];
-    for &(a, b) in &links {
-        let (ia, ib) = (nodes[a].replica.id(), nodes[b].replica.id());
-        nodes[a].replica.add_peer(ib)?;
-        nodes[b].replica.add_peer(ia)?;
-    }
-    let mut path = MailPath {
-        queue: VecDeque::new(),
-        state: seed,
-        loss,
-        sent: 0,
-        lost: 0,
-        bytes: 0,
+pub fn run(options: DemoOptions) -> Result<()> {
+    let temp;
+    let dir = match options.dir {
+        Some(dir) => dir,
+        None => {
+            temp = tempfile::tempdir().context("cannot make a temporary directory")?;
+            temp.path().to_path_buf()
+        }
     };
-    let mut now = 0;
-    println!(
-        "NomaMail engine demo: office server, internet server and laptop; databases in {}",
-        dir.display()
-    );
-    println!(
-        "sync mail path loses {:.0}% of mails (seed {seed})\n",
-        loss * 100.0
-    );
-
-    println!("1. Mail arrives at the office server.");
-    for i in 1..=6 {
-        let body = format!(
-            "From: colleague{i}@example.org\r\nSubject: Quarterly report part {i}\r\n\r\nPart {i} of the report.\r\n"
-        );
-        nodes[0]
-            .replica
-            .append(INBOX_ID, body.as_bytes(), &[], 1_790_000_000 + i, 540)?;
+    let office_dir = dir.join("office");
+    let internet_dir = dir.join("internet");
+    for data in [&office_dir, &internet_dir] {
+        Accounts::open(data).with_context(|| format!("initialising {}", data.display()))?;
+        crate::pair::ensure_host_key(data)?;
     }
-    let archive = nodes[0].replica.mailbox_named("Archive")?.id;
-    settle(&mut nodes, &links, &mut path, &mut now)?;
-    show(&nodes, "INBOX")?;
-
-    println!("\n2. The laptop goes offline. Its user reads two mails and files one in Archive;");
-    println!("   at the same time, on the internet server, someone deletes that same mail.");
-    let laptop_inbox = nodes[2].replica.entries(INBOX_ID)?;
-    let (first, second) = (laptop_inbox[0].id, laptop_inbox[1].id);
-    nodes[2]
-        .replica
-        .store_flags(&[first, second], FlagOp::Add, &["\\Seen".to_string()])?;
-    nodes[2].replica.move_to(&[second], archive)?;
-    nodes[1].replica.expunge(&[second])?;
-    settle(&mut nodes, &links[..1], &mut path, &mut now)?;
-    println!("   The servers agree without the laptop:");
-    show(&nodes[..2], "INBOX")?;
-
-    println!(
-        "\n3. The laptop comes back. The move raced the delete: the mail is kept (safe side),"
-    );
-    println!("   and every replica records the same conflict.");
-    settle(&mut nodes, &links, &mut path, &mut now)?;
-    show(&nodes, "Archive")?;
-    for node in nodes.iter_mut() {
-        for c in node.replica.conflicts()? {
-            println!(
-                "   {:>8} conflict {}: {} — sides: {}",
-                node.name,
-                c.id,
-                c.summary,
-                c.sides.join(" / ")
-            );
+    {
+        let mut accounts = Accounts::open(&office_dir)?;
+        if accounts.get(USER)?.is_none() {
+            accounts.add(USER, &Password::new(PASSWORD))?;
         }
     }
+    let office = run::prepare(
+        &office_dir,
+        config("office", free_or_any(options.office_imap)),
+    )?;
+    let internet = run::prepare(
+        &internet_dir,
+        config("internet", free_or_any(options.internet_imap)),
+    )?;
+    let office_stores = office.stores.clone();
+    let internet_stores = internet.stores.clone();
+    let keys = (
+        office.sync_host.public_key(),
+        internet.sync_host.public_key(),
+    );
 
-    println!("\n4. On the office server the user decides: delete it after all.");
-    let conflict = nodes[0]
-        .replica
-        .conflicts()?
-        .into_iter()
-        .next()
-        .context("the conflict is listed")?;
-    nodes[0].replica.resolve(&conflict.id, Choice::Delete)?;
-    settle(&mut nodes, &links, &mut path, &mut now)?;
-    show(&nodes, "Archive")?;
-    show(&nodes, "INBOX")?;
-    for node in nodes.iter_mut() {
-        if !node.replica.conflicts()?.is_empty() {
-            bail!("{} still lists a conflict", node.name);
+    let addresses: Arc<Mutex<HashMap<String, SocketAddr>>> = Arc::default();
+    let announcer = |name: &'static str| -> Announce {
+        let addresses = addresses.clone();
+        Arc::new(move |line: &str| {
+            if let Some((kind, address)) = line.split_once(" listening on ")
+                && let Ok(address) = address.parse()
+            {
+                let mut known = addresses.lock().unwrap_or_else(|p| p.into_inner());
+                known.insert(format!("{name} {kind}"), address);
+            }
+        })
+    };
+    let office_announce = announcer("office");
+    let internet_announce = announcer("internet");
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let (stop, stopped) = watch::channel(false);
+        let until = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let office_task = tokio::spawn(run::serve(office, until(stopped.clone()), office_announce));
+        let internet_task = tokio::spawn(run::serve(
+            internet,
+            until(stopped.clone()),
+            internet_announce,
+        ));
+        let address = |key: &str| -> Result<SocketAddr> {
+            let deadline = Instant::now() + WAIT;
+            loop {
+                if let Some(a) = addresses.lock().unwrap_or_else(|p| p.into_inner()).get(key) {
+                    return Ok(*a);
+                }
+                anyhow::ensure!(Instant::now() < deadline, "{key} did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        let (office_smtp, internet_smtp) = (address("office smtp")?, address("internet smtp")?);
+        let (office_imap, internet_imap) = (address("office imap")?, address("internet imap")?);
+        println!("office server:   IMAP {office_imap}, SMTP {office_smtp}");
+        println!("internet server: IMAP {internet_imap}, SMTP {internet_smtp}");
+
+        pair(
+            &office_dir,
+            "internet",
+            keys.1,
+            "sync@internet.demo",
+            internet_smtp,
+        )?;
+        pair(
+            &internet_dir,
+            "office",
+            keys.0,
+            "sync@office.demo",
+            office_smtp,
+        )?;
+        println!("paired: sync mail only, sealed with each other's keys");
+
+        let script = tokio::task::spawn_blocking(move || script(&office_stores, &internet_stores));
+        script.await.context("demo script")??;
+
+        println!();
+        println!("Try it with any IMAP client: user {USER}, password {PASSWORD}, at");
+        println!("  office   {office_imap}");
+        println!("  internet {internet_imap}");
+        println!("Both show one mailbox: change it on one, watch it change on the other.");
+        if !options.exit {
+            println!("Ctrl-C stops both servers.");
+            let _ = tokio::signal::ctrl_c().await;
         }
+        let _ = stop.send(true);
+        office_task.await.context("office server")??;
+        internet_task.await.context("internet server")??;
+        println!("stopped");
+        Ok(())
+    })
+}
+
+fn pair(
+    data_dir: &Path,
+    name: &str,
+    key: nomamail_core::mailsync::PeerKey,
+    address: &str,
+    endpoint: SocketAddr,
+) -> Result<()> {
+    let mut state = SyncState::open(&crate::pair::state_path(data_dir))?;
+    if state.peer(name)?.is_none() {
+        state.add_peer(&Peer {
+            name: name.to_string(),
+            key,
+            address: address.to_string(),
+            endpoint: Some(endpoint.to_string()),
+        })?;
     }
-    println!("   No conflict is open anywhere.");
-    println!(
-        "\nSync mails: {} sent, {} lost and recovered by retransmission, {} bytes in all.",
-        path.sent, path.lost, path.bytes
-    );
-    println!(
-        "This demo shows the engine. `nomamail-server run` serves IMAP; SMTP between servers and the laptop link come next."
-    );
     Ok(())
 }
 
-/// Deliver sync mail until no replica has anything left to say.
-fn settle(
-    nodes: &mut [Node],
-    links: &[(usize, usize)],
-    path: &mut MailPath,
-    now: &mut u64,
-) -> Result<()> {
-    for _ in 0..500 {
-        *now += ROUND_MS * 11;
-        let mut moved = false;
-        for &(a, b) in links {
-            for (x, y) in [(a, b), (b, a)] {
-                let to = nodes[y].replica.id();
-                while let Some(mail) = nodes[x].replica.outgoing(to, *now, MAIL_SIZE_LIMIT)? {
-                    path.sent += 1;
-                    path.bytes += mail.len() as u64;
-                    moved = true;
-                    if path.coin() < path.loss {
-                        path.lost += 1;
-                    } else {
-                        path.queue.push_back((x, y, mail));
-                    }
-                }
-            }
-        }
-        while let Some((x, y, mail)) = path.queue.pop_front() {
-            let from = nodes[x].replica.id();
-            nodes[y]
-                .replica
-                .incoming(from, &mail, *now)
-                .with_context(|| format!("{} applying mail", nodes[y].name))?;
-        }
-        if !moved {
-            return Ok(());
-        }
+fn wait_for(what: &str, started: Instant, mut check: impl FnMut() -> bool) -> Result<()> {
+    while !check() {
+        anyhow::ensure!(started.elapsed() < WAIT, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("sync did not settle")
+    println!("  {what}: {} ms", started.elapsed().as_millis());
+    Ok(())
 }
 
-fn show(nodes: &[Node], mailbox: &str) -> Result<()> {
-    for node in nodes {
-        let m = node.replica.mailbox_named(mailbox)?;
-        let lines: Vec<String> = node
-            .replica
-            .entries(m.id)?
-            .into_iter()
-            .map(|e| {
-                let seen = if e.flags.iter().any(|f| f == "\\Seen") {
-                    "read"
-                } else {
-                    "new"
-                };
-                format!("{}:{seen}", e.uid)
-            })
-            .collect();
-        println!(
-            "   {:>8} {mailbox} (UIDVALIDITY {}): [{}]",
-            node.name,
-            m.uidvalidity,
-            lines.join(" ")
-        );
-    }
+fn script(office: &Mailstores, internet: &Mailstores) -> Result<()> {
+    let welcome = format!(
+        "From: NomaMail <demo@office.demo>\r\nTo: {USER}@office.demo\r\nSubject: Welcome\r\n\
+         Date: {}\r\n\r\nThis message was written on the office server and reached the \
+         internet server as sealed sync mail.\r\n",
+        chrono::Utc::now().to_rfc2822()
+    );
+    let store = office.open(USER)?;
+    let appended = store.write(|r| {
+        r.append(
+            INBOX_ID,
+            welcome.as_bytes(),
+            &[],
+            chrono::Utc::now().timestamp(),
+            0,
+        )
+    })?;
+    println!();
+    println!(
+        "office: account {USER} created here only; a welcome message appended as UID {}",
+        appended.uid
+    );
+    let started = Instant::now();
+    wait_for(
+        "account and message on the internet server",
+        started,
+        || {
+            internet
+                .open(USER)
+                .ok()
+                .and_then(|s| s.read(|r| r.entries(INBOX_ID).ok()))
+                .is_some_and(|e| e.len() == 1)
+        },
+    )?;
+    let there = internet.open(USER)?;
+    let uid = there.read(|r| r.entries(INBOX_ID))?[0].uid;
+    println!("internet: the message has UID {uid} there too");
+    let id = there.read(|r| r.entries(INBOX_ID))?[0].id;
+    there.write(|r| r.store_flags(&[id], FlagOp::Add, &["\\Flagged".to_string()]))?;
+    println!("internet: flagged it");
+    let started = Instant::now();
+    wait_for("the flag on the office server", started, || {
+        store.read(|r| r.entries(INBOX_ID).ok()).is_some_and(|e| {
+            e.first()
+                .is_some_and(|e| e.flags.contains(&"\\Flagged".to_string()))
+        })
+    })?;
     Ok(())
 }

@@ -12,6 +12,7 @@ mod outbound;
 mod pair;
 mod poller;
 mod run;
+mod simulate;
 mod status;
 mod syncd;
 mod tls;
@@ -105,9 +106,26 @@ enum Command {
         #[arg(long)]
         mailbox: Option<String>,
     },
-    /// Run an office server, an internet server and a laptop replica in this process,
-    /// syncing over a lossy simulated mail path, and show what each user sees.
+    /// The demo on loopback: an office and an internet server in this process, paired and
+    /// syncing by sealed mail between their SMTP listeners, with an account `demo`
+    /// (password `demo`) to try with any IMAP client.
     Demo {
+        /// Keep the two servers' data here (default: a temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The office server's IMAP address (a free port if it is taken).
+        #[arg(long, default_value = "127.0.0.1:1143")]
+        office_imap: SocketAddr,
+        /// The internet server's IMAP address (a free port if it is taken).
+        #[arg(long, default_value = "127.0.0.1:1144")]
+        internet_imap: SocketAddr,
+        /// Stop after the scripted part instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
+    /// The engine alone: an office server, an internet server and a laptop replica in this
+    /// process, syncing over a simulated lossy mail path, printing what each user sees.
+    Simulate {
         /// Fraction of sync mails the simulated path loses.
         #[arg(long, default_value_t = 0.25)]
         loss: f64,
@@ -126,9 +144,10 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr, filtered by `NOMAMAIL_LOG` (e.g. `debug`, `nomamail_core=debug`).
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("NOMAMAIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -137,7 +156,12 @@ fn init_logging() {
 
 fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
-    init_logging();
+    // The demo's own lines tell the story; its servers' routine logs would drown them.
+    init_logging(if matches!(cli.command, Command::Demo { .. }) {
+        "warn"
+    } else {
+        "info"
+    });
     let config_path = config::path(cli.config)?;
     let load = || config::load(&config_path);
     match cli.command {
@@ -189,7 +213,18 @@ fn main() -> Result<ExitCode> {
         Command::Deliver { user, from } => {
             return deliver::run(&data_dir(cli.data_dir)?, &load()?, &user, &from);
         }
-        Command::Demo { loss, seed } => demo::run(cli.data_dir, loss, seed)?,
+        Command::Demo {
+            dir,
+            office_imap,
+            internet_imap,
+            exit,
+        } => demo::run(demo::DemoOptions {
+            dir,
+            office_imap,
+            internet_imap,
+            exit,
+        })?,
+        Command::Simulate { loss, seed } => simulate::run(cli.data_dir, loss, seed)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -48,8 +48,26 @@ impl Overrides {
     }
 }
 
+/// Everything a server needs before it listens: its stores, certificate and sync host.
+pub struct Server {
+    pub data_dir: PathBuf,
+    pub config: Config,
+    pub stores: Arc<Mailstores>,
+    pub tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    pub sync_host: Arc<SyncHost>,
+}
+
+/// Where a running server reports its status lines ("imap listening on …", "running").
+pub type Announce = Arc<dyn Fn(&str) + Send + Sync>;
+
 pub fn run(data_dir: &Path, mut config: Config, overrides: Overrides) -> Result<()> {
     overrides.apply(&mut config);
+    let server = prepare(data_dir, config)?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(serve(server, shutdown_signal(), Arc::new(say)))
+}
+
+pub fn prepare(data_dir: &Path, config: Config) -> Result<Server> {
     let accounts = Accounts::open(data_dir)
         .with_context(|| format!("cannot open the accounts in {}", data_dir.display()))?;
     let replica_sync = SyncSettings {
@@ -68,8 +86,13 @@ pub fn run(data_dir: &Path, mut config: Config, overrides: Overrides) -> Result<
     };
     let tls = crate::tls::server_config(&cert, &key)?;
     let sync_host = sync_host(data_dir, &config, stores.clone())?;
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(serve(data_dir, config, stores, tls, sync_host))
+    Ok(Server {
+        data_dir: data_dir.to_path_buf(),
+        config,
+        stores,
+        tls,
+        sync_host,
+    })
 }
 
 fn sync_host(data_dir: &Path, config: &Config, stores: Arc<Mailstores>) -> Result<Arc<SyncHost>> {
@@ -98,13 +121,21 @@ pub fn lmtp_address_path(data_dir: &Path) -> PathBuf {
     data_dir.join("lmtp.address")
 }
 
-async fn serve(
-    data_dir: &Path,
-    config: Config,
-    stores: Arc<Mailstores>,
-    tls: Arc<tokio_rustls::rustls::ServerConfig>,
-    sync_host: Arc<SyncHost>,
+/// Serves until `shutdown` completes, then stops taking work, lets what is in progress
+/// finish and returns.
+pub async fn serve(
+    server: Server,
+    shutdown: impl std::future::Future<Output = ()>,
+    announce: Announce,
 ) -> Result<()> {
+    let Server {
+        data_dir,
+        config,
+        stores,
+        tls,
+        sync_host,
+    } = server;
+    let data_dir = data_dir.as_path();
     let (stop, stopped) = watch::channel(false);
     let until_stopped = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
@@ -115,7 +146,8 @@ async fn serve(
     for (address, implicit_tls) in std::iter::once((config.imap.listen, false))
         .chain(config.imap.listen_tls.map(|a| (a, true)))
     {
-        let socket = bind(address, if implicit_tls { "imaps" } else { "imap" }).await?;
+        let kind = if implicit_tls { "imaps" } else { "imap" };
+        let socket = bind(address, kind, &announce).await?;
         imap_listeners.push(Listener {
             socket,
             implicit_tls,
@@ -155,7 +187,8 @@ async fn serve(
     ));
     for (address, lmtp) in [(config.smtp.listen, false), (config.smtp.lmtp_listen, true)] {
         let Some(address) = address else { continue };
-        let socket = bind(address, if lmtp { "lmtp" } else { "smtp" }).await?;
+        let kind = if lmtp { "lmtp" } else { "smtp" };
+        let socket = bind(address, kind, &announce).await?;
         if lmtp {
             // `deliver` reads where the LMTP listener really is (the port may have been 0).
             let bound = socket.local_addr().context("listener has no address")?;
@@ -223,10 +256,10 @@ async fn serve(
         key = %sync_host.public_key(),
         "server running"
     );
-    say("running");
+    announce("running");
 
     let failed = tokio::select! {
-        _ = shutdown_signal() => None,
+        _ = shutdown => None,
         Some(result) = tasks.join_next() => Some(result),
     };
     let _ = stop.send(true);
@@ -241,17 +274,21 @@ async fn serve(
             outcome = Err(e);
         }
     }
-    say("stopped");
+    announce("stopped");
     outcome
 }
 
-async fn bind(address: SocketAddr, kind: &str) -> Result<tokio::net::TcpListener> {
+async fn bind(
+    address: SocketAddr,
+    kind: &str,
+    announce: &Announce,
+) -> Result<tokio::net::TcpListener> {
     let socket = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address} for {kind}"))?;
     let bound = socket.local_addr().context("listener has no address")?;
     // Scripts and tests read these lines to learn the ports (useful with port 0).
-    say(&format!("{kind} listening on {bound}"));
+    announce(&format!("{kind} listening on {bound}"));
     Ok(socket)
 }
 

@@ -149,3 +149,29 @@ fn init_then_manage_users_from_a_script() {
             .success()
     );
 }
+
+#[test]
+fn the_demo_runs_two_servers_that_sync_by_mail_and_exits() {
+    let output = Command::new(env!("CARGO_BIN_EXE_nomamail-server"))
+        .args(["demo", "--exit"])
+        .args([
+            "--office-imap",
+            "127.0.0.1:0",
+            "--internet-imap",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    let text = text(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("account and message on the internet server"),
+        "{text}"
+    );
+    assert!(
+        text.contains("internet: the message has UID 1 there too"),
+        "{text}"
+    );
+    assert!(text.contains("the flag on the office server"), "{text}");
+    assert!(text.contains("user demo, password demo"), "{text}");
+}

@@ -32,6 +32,8 @@ pub struct Faults {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
     pub received: u64,
+    /// Bytes of the mails received (message data, as an MTA counts them).
+    pub bytes: u64,
     pub dropped: u64,
     pub duplicated: u64,
     pub forwarded: u64,
@@ -88,6 +90,7 @@ impl Delivery for Intake {
         let mail = Arc::new(message.to_vec());
         for recipient in &envelope.recipients {
             state.counts.received += 1;
+            state.counts.bytes += message.len() as u64;
             let faults = state.faults;
             if state.rng.chance(faults.drop) {
                 state.counts.dropped += 1;
