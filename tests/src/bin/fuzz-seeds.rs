@@ -2,7 +2,8 @@
 //! (a fuzzer that starts from valid bundles gets past the magic, zstd and CBOR at once).
 //!
 //! Usage: fuzz-seeds DIR (bundles, for `bundle_decode` and `bundle_apply`), or
-//! fuzz-seeds --imap DIR (client sessions, for `imap_session`).
+//! fuzz-seeds --imap DIR (client sessions, for `imap_session`), or fuzz-seeds --smtp DIR
+//! (SMTP sessions, some carrying sync mail sealed for the `smtp_session` target's keys).
 
 use anyhow::{Context, Result};
 use nomamail_core::{Durability, FlagOp, INBOX_ID, Replica, ReplicaId, ReplicaOptions};
@@ -22,7 +23,13 @@ const IMAP_SESSIONS: [&str; 6] = [
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let first = args.next().context("usage: fuzz-seeds [--imap] DIR")?;
+    let first = args
+        .next()
+        .context("usage: fuzz-seeds [--imap | --smtp] DIR")?;
+    if first == "--smtp" {
+        let dir = args.next().context("usage: fuzz-seeds --smtp DIR")?;
+        return smtp_seeds(&dir);
+    }
     if first == "--imap" {
         let dir = args.next().context("usage: fuzz-seeds --imap DIR")?;
         std::fs::create_dir_all(&dir).context("creating the corpus directory")?;
@@ -78,5 +85,93 @@ fn main() -> Result<()> {
         }
     }
     println!("{written} bundles written to {dir}");
+    Ok(())
+}
+
+/// Keys of the `smtp_session` fuzz target: its host, and the peer it is paired with.
+const FUZZ_HOST_SECRET: [u8; 32] = [1; 32];
+const FUZZ_PEER_SECRET: [u8; 32] = [2; 32];
+
+fn smtp_session(from: &str, to: &str, mail: &[u8]) -> Vec<u8> {
+    let mut session =
+        format!("EHLO peer.test\r\nMAIL FROM:<{from}>\r\nRCPT TO:<{to}>\r\nDATA\r\n").into_bytes();
+    for line in mail.split_inclusive(|&b| b == b'\n') {
+        if line.first() == Some(&b'.') {
+            session.push(b'.');
+        }
+        session.extend_from_slice(line);
+    }
+    session.extend_from_slice(b".\r\nQUIT\r\n");
+    session
+}
+
+fn smtp_seeds(dir: &str) -> Result<()> {
+    use nomamail_core::accounts::{Accounts, Password};
+    use nomamail_core::imap::Mailstores;
+    use nomamail_core::mailsync::{HostKey, MailSyncConfig, Peer, SyncHost, SyncState};
+    std::fs::create_dir_all(dir).context("creating the corpus directory")?;
+    let work = tempfile::tempdir()?;
+    let mut accounts = Accounts::open(work.path())?;
+    // Not the target's own `alice`: the target adopts `carol` from the first sync mail, so
+    // the bundles behind it reach the engine.
+    accounts.add("carol", &Password::new("pw"))?;
+    let stores = std::sync::Arc::new(Mailstores::new(accounts, Durability::Process));
+    let mut state = SyncState::open(&work.path().join("sync.db"))?;
+    state.add_peer(&Peer {
+        name: "host".into(),
+        key: HostKey::from_bytes(FUZZ_HOST_SECRET).public(),
+        address: "sync@host.test".into(),
+        endpoint: None,
+    })?;
+    let peer = SyncHost::new(
+        HostKey::from_bytes(FUZZ_PEER_SECRET),
+        state,
+        stores.clone(),
+        MailSyncConfig {
+            name: "peer".into(),
+            address: "sync@peer.test".into(),
+            max_mail_bytes: 64 << 10,
+            ..MailSyncConfig::default()
+        },
+    );
+    let mut written = 0;
+    let mut write = |bytes: &[u8]| -> Result<()> {
+        std::fs::write(format!("{dir}/session-{written:03}"), bytes)?;
+        written += 1;
+        Ok(())
+    };
+    write(b"EHLO a\r\nMAIL FROM:<bob@example.org> SIZE=100\r\nRCPT TO:<alice@host.test>\r\nDATA\r\nSubject: hi\r\n\r\n..dot\r\n.\r\nRSET\r\nNOOP\r\nVRFY alice\r\nQUIT\r\n")?;
+    write(b"HELO a\r\nMAIL FROM:<>\r\nRCPT TO:<nobody@host.test>\r\nRCPT TO:<alice@host.test>\r\nDATA\r\nX-NomaMail-Sync: 1\r\n\r\nnot sealed\r\n.\r\nBDAT 10 LAST\r\nSTARTTLS\r\n")?;
+    let store = stores.open("carol")?;
+    let mut rng = Rng::new(9);
+    // A hello first (no peer replica known yet), then bundles as mail changes.
+    for round in 0..6u64 {
+        if round > 0 {
+            // Pretend the host answered, so bundles flow: its replica id is made up.
+            peer.state(|s| s.set_peer_replica("host", "carol", ReplicaId(77)))?;
+            store.write(|r| -> Result<()> {
+                r.add_peer(ReplicaId(77)).ok();
+                let m = r.append(
+                    INBOX_ID,
+                    &corpus::message(&mut rng, round, 800, 0),
+                    &[],
+                    0,
+                    0,
+                )?;
+                r.store_flags(&[m.id], FlagOp::Add, &["\\Flagged".into()])?;
+                Ok(())
+            })?;
+        }
+        peer.fill_outbox(round * 1000)?;
+        for mail in peer.state(|s| s.due(u64::MAX, 100))? {
+            write(&smtp_session(
+                "sync@peer.test",
+                "sync@host.test",
+                &mail.mail,
+            ))?;
+            peer.state(|s| s.sent(mail.id))?;
+        }
+    }
+    println!("{written} SMTP sessions written to {dir}");
     Ok(())
 }
