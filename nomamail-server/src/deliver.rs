@@ -5,9 +5,9 @@
 
 use anyhow::{Context, Result};
 use nomamail_core::accounts::Accounts;
+use nomamail_core::smtp::client::{self, ClientError};
 use nomamail_core::{Durability, Error as EngineError, INBOX_ID};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,7 +39,7 @@ pub fn run(
         eprintln!("sync mail is not delivered to users");
         return Ok(ExitCode::from(EX_DATAERR));
     }
-    let message = normalize_line_ends(&message);
+    let message = crate::import::crlf(&message);
     let accounts = Accounts::open(data_dir)?;
     if accounts.get(user)?.is_none() {
         eprintln!("no such user: {user}");
@@ -82,26 +82,32 @@ pub fn run(
                 .domains
                 .first()
                 .map_or("localhost", String::as_str);
-            match lmtp_deliver(
+            let recipient = format!("{user}@{domain}");
+            let handed = client::send(
                 lmtp,
+                true,
                 &config.server.hostname,
-                from,
-                &format!("{user}@{domain}"),
-                &message,
-            ) {
+                &client::Message {
+                    from,
+                    recipient: &recipient,
+                    bytes: &message,
+                },
+                Duration::from_secs(300),
+            );
+            match handed {
                 Ok(()) => {
                     println!("delivered to {user} through the daemon");
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(LmtpError::Refused(reply)) => {
-                    eprintln!("the daemon refused the message: {reply}");
-                    Ok(ExitCode::from(if reply.starts_with('4') {
-                        EX_TEMPFAIL
-                    } else {
+                Err(e @ ClientError::Refused(_)) => {
+                    eprintln!("the daemon {e}");
+                    Ok(ExitCode::from(if e.is_permanent() {
                         EX_DATAERR
+                    } else {
+                        EX_TEMPFAIL
                     }))
                 }
-                Err(LmtpError::Io(e)) => {
+                Err(ClientError::Io(e)) => {
                     eprintln!("cannot reach the daemon's LMTP listener at {lmtp}: {e}");
                     Ok(ExitCode::from(EX_TEMPFAIL))
                 }
@@ -112,83 +118,4 @@ pub fn run(
             Ok(ExitCode::from(EX_TEMPFAIL))
         }
     }
-}
-
-/// Mail from a pipe often has bare LF line ends; stores and IMAP want CRLF.
-fn normalize_line_ends(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 40);
-    let mut previous = 0u8;
-    for &byte in message {
-        if byte == b'\n' && previous != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(byte);
-        previous = byte;
-    }
-    out
-}
-
-enum LmtpError {
-    Io(std::io::Error),
-    Refused(String),
-}
-
-impl From<std::io::Error> for LmtpError {
-    fn from(e: std::io::Error) -> Self {
-        LmtpError::Io(e)
-    }
-}
-
-fn lmtp_deliver(
-    address: std::net::SocketAddr,
-    hostname: &str,
-    from: &str,
-    recipient: &str,
-    message: &[u8],
-) -> Result<(), LmtpError> {
-    let stream = TcpStream::connect_timeout(&address, Duration::from_secs(10))?;
-    stream.set_read_timeout(Some(Duration::from_secs(300)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    let expect = |reader: &mut BufReader<TcpStream>, code: char| -> Result<(), LmtpError> {
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(LmtpError::Refused("connection closed".into()));
-            }
-            if line.as_bytes().get(3) == Some(&b'-') {
-                continue;
-            }
-            return if line.starts_with(code) {
-                Ok(())
-            } else {
-                Err(LmtpError::Refused(line.trim_end().to_string()))
-            };
-        }
-    };
-    expect(&mut reader, '2')?;
-    for (command, code) in [
-        (format!("LHLO {hostname}"), '2'),
-        (format!("MAIL FROM:<{from}>"), '2'),
-        (format!("RCPT TO:<{recipient}>"), '2'),
-        ("DATA".to_string(), '3'),
-    ] {
-        writer.write_all(format!("{command}\r\n").as_bytes())?;
-        expect(&mut reader, code)?;
-    }
-    let mut stuffed = Vec::with_capacity(message.len() + 64);
-    for line in message.split_inclusive(|&b| b == b'\n') {
-        if line.first() == Some(&b'.') {
-            stuffed.push(b'.');
-        }
-        stuffed.extend_from_slice(line);
-    }
-    if !stuffed.ends_with(b"\r\n") {
-        stuffed.extend_from_slice(b"\r\n");
-    }
-    stuffed.extend_from_slice(b".\r\n");
-    writer.write_all(&stuffed)?;
-    expect(&mut reader, '2')?;
-    let _ = writer.write_all(b"QUIT\r\n");
-    Ok(())
 }

@@ -136,8 +136,8 @@ fn mbox_flags(message: &[u8]) -> Vec<String> {
     flags
 }
 
-/// Files on disk have bare LF line ends; IMAP wants CRLF.
-fn crlf(message: &[u8]) -> Vec<u8> {
+/// Files and pipes have bare LF line ends; stores and IMAP want CRLF.
+pub fn crlf(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 40);
     let mut previous = 0u8;
     for &byte in message {

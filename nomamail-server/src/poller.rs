@@ -141,8 +141,15 @@ where
                 );
                 done.push(uid);
             }
-            Err(Rejection::State(e)) => {
-                tracing::warn!(error = %e, "polled sync mail left for later");
+            // Trouble on our side (the sync state or a store): the mail stays for next time.
+            Err(
+                rejection @ (Rejection::State(_)
+                | Rejection::Engine {
+                    source: nomamail_core::Error::Store(_),
+                    ..
+                }),
+            ) => {
+                tracing::warn!(%rejection, "polled sync mail left for later");
             }
             Err(_) => done.push(uid),
         }

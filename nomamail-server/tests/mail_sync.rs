@@ -22,23 +22,6 @@ fn login(addr: SocketAddr, user: &str, password: &str) -> Wire {
     wire
 }
 
-fn ok(wire: &mut Wire, command: &str) -> String {
-    let (data, status) = wire.command(command.as_bytes()).expect("command");
-    assert!(status.contains(" OK"), "{command}: {status}");
-    String::from_utf8_lossy(&data).into_owned()
-}
-
-fn append(wire: &mut Wire, mailbox: &str, subject: &str) {
-    let message = format!(
-        "From: Ann <ann@example.org>\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\
-         Message-ID: <{subject}@example.org>\r\n\r\n{subject}\r\n"
-    );
-    ok(
-        wire,
-        &format!("APPEND \"{mailbox}\" {{{}+}}\r\n{message}", message.len()),
-    );
-}
-
 /// Waits until both servers show the same account, with `check` true of it.
 fn converged(a: &Daemon, b: &Daemon, what: &str, check: impl Fn(&Snapshot) -> bool) -> Snapshot {
     eventually(LIMIT, what, || {
@@ -64,12 +47,12 @@ fn changes_on_either_server_appear_on_the_other_with_the_same_uids() {
     let (office, internet) = paired_pair();
 
     let mut client = login(office.imap_addr(), "alice", "pw");
-    append(&mut client, "INBOX", "first");
-    append(&mut client, "INBOX", "second");
-    ok(&mut client, "CREATE Projects");
-    append(&mut client, "Projects", "plan");
-    ok(&mut client, "SELECT INBOX");
-    ok(&mut client, "UID STORE 1 +FLAGS (\\Flagged)");
+    client.append_message("INBOX", "first", "body");
+    client.append_message("INBOX", "second", "body");
+    client.ok("CREATE Projects");
+    client.append_message("Projects", "plan", "body");
+    client.ok("SELECT INBOX");
+    client.ok("UID STORE 1 +FLAGS (\\Flagged)");
 
     let seen = converged(&office, &internet, "office's changes on internet", |s| {
         s.mailbox("Projects").is_some_and(|m| m.messages.len() == 1)
@@ -82,19 +65,16 @@ fn changes_on_either_server_appear_on_the_other_with_the_same_uids() {
     // UIDNEXT, same UIDs and flags, so its cache stays valid without a resync.
     let inbox = seen.mailbox("INBOX").unwrap();
     let mut switched = login(internet.imap_addr(), "alice", "pw");
-    let selected = ok(&mut switched, "SELECT INBOX");
+    let selected = switched.ok("SELECT INBOX");
     assert!(selected.contains(&format!("UIDVALIDITY {}", inbox.uidvalidity)));
     assert!(selected.contains(&format!("UIDNEXT {}", inbox.uidnext)));
-    let fetched = ok(
-        &mut switched,
-        "UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])",
-    );
+    let fetched = switched.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
     assert!(fetched.contains("Subject: first") && fetched.contains("Subject: second"));
 
     // Changes made on the internet side come back to the office.
-    ok(&mut switched, "UID STORE 2 +FLAGS (\\Seen)");
-    append(&mut switched, "INBOX", "from outside");
-    ok(&mut switched, "UID MOVE 1 Projects");
+    switched.ok("UID STORE 2 +FLAGS (\\Seen)");
+    switched.append_message("INBOX", "from outside", "body");
+    switched.ok("UID MOVE 1 Projects");
     converged(&internet, &office, "internet's changes on office", |s| {
         s.mailbox("INBOX").is_some_and(|m| {
             m.messages.len() == 2
@@ -127,7 +107,7 @@ fn a_stopped_peer_gets_everything_after_restarts_and_queued_mail_survives_sigter
     internet.stop();
     let mut client = login(office.imap_addr(), "alice", "pw");
     for n in 0..5 {
-        append(&mut client, "INBOX", &format!("while-away-{n}"));
+        client.append_message("INBOX", &format!("while-away-{n}"), "body");
     }
     drop(client);
     let queued = eventually(LIMIT, "mail queued for the stopped peer", || {
@@ -190,8 +170,8 @@ fn mail_delivered_through_the_daemons_lmtp_reaches_both_servers() {
     });
     assert_eq!(seen.message_count(), 1);
     let mut client = login(internet.imap_addr(), "alice", "pw");
-    ok(&mut client, "SELECT INBOX");
-    let body = ok(&mut client, "UID FETCH 1 BODY.PEEK[]");
+    client.ok("SELECT INBOX");
+    let body = client.ok("UID FETCH 1 BODY.PEEK[]");
     assert!(body.contains("Return-Path: <bob@example.org>"), "{body}");
     assert!(body.contains("\r\n.leading dot\r\nbody\r\n"), "{body}");
 }
@@ -234,7 +214,7 @@ fn a_server_that_only_has_a_hosted_mailbox_polls_it_for_sync_mail() {
     internet.pair_with(&office, office.smtp);
 
     let mut client = login(office.imap_addr(), "alice", "pw");
-    append(&mut client, "INBOX", "via the hosted mailbox");
+    client.append_message("INBOX", "via the hosted mailbox", "body");
     converged(&office, &internet, "office's message on internet", |s| {
         s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 1)
     });

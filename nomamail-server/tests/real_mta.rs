@@ -23,20 +23,6 @@ fn mta() -> Option<(SocketAddr, String)> {
     Some((address, transport))
 }
 
-fn ok(wire: &mut Wire, command: &str) -> String {
-    let (data, status) = wire.command(command.as_bytes()).expect("command");
-    assert!(status.contains(" OK"), "{command}: {status}");
-    String::from_utf8_lossy(&data).into_owned()
-}
-
-fn append(wire: &mut Wire, subject: &str) {
-    let message = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\n{subject}\r\n");
-    ok(
-        wire,
-        &format!("APPEND INBOX {{{}+}}\r\n{message}", message.len()),
-    );
-}
-
 #[test]
 fn servers_sync_through_postfix() {
     let Some((mta, transport)) = mta() else {
@@ -75,21 +61,21 @@ fn servers_sync_through_postfix() {
         snapshot(internet.imap_addr(), "alice", "pw")
     });
     let mut at_office = Wire::open(office.imap_addr()).unwrap();
-    ok(&mut at_office, "LOGIN alice pw");
+    at_office.ok("LOGIN alice pw");
     let mut at_internet = Wire::open(internet.imap_addr()).unwrap();
-    ok(&mut at_internet, "LOGIN alice pw");
+    at_internet.ok("LOGIN alice pw");
 
     let started = Instant::now();
-    append(&mut at_office, "through postfix");
+    at_office.append_message("INBOX", "through postfix", "body");
     eventually(LIMIT, "office's message on internet", || {
         let s = snapshot(internet.imap_addr(), "alice", "pw")?;
         (s.message_count() == 1).then_some(())
     });
     println!("office → postfix → internet: {:?}", started.elapsed());
 
-    ok(&mut at_internet, "SELECT INBOX");
-    ok(&mut at_internet, "UID STORE 1 +FLAGS (\\Answered)");
-    append(&mut at_internet, "back through postfix");
+    at_internet.ok("SELECT INBOX");
+    at_internet.ok("UID STORE 1 +FLAGS (\\Answered)");
+    at_internet.append_message("INBOX", "back through postfix", "body");
     let converged = eventually(LIMIT, "both servers alike", || {
         let o = snapshot(office.imap_addr(), "alice", "pw")?;
         let i = snapshot(internet.imap_addr(), "alice", "pw")?;

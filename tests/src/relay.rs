@@ -5,10 +5,10 @@
 
 use crate::rng::Rng;
 use nomamail_core::imap::Mailstore;
+use nomamail_core::smtp::client;
 use nomamail_core::smtp::{Delivery, Envelope, Refusal, SmtpConfig};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -278,57 +278,17 @@ fn forward_loop(state: &Mutex<State>, running: &std::sync::atomic::AtomicBool) {
     }
 }
 
-/// A minimal SMTP client for the relay's next hop.
+/// Hands one mail to the next hop. A refusal of the message itself (a bad seal, say) is
+/// final for a relay, as it is for an MTA: the mail is not retried.
 pub fn send(to: SocketAddr, from: &str, recipient: &str, mail: &[u8]) -> std::io::Result<()> {
-    let stream = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    let refused = |line: &str| std::io::Error::other(format!("refused: {line}"));
-    let mut expect = |code: char| -> std::io::Result<()> {
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(refused("closed"));
-            }
-            if line.as_bytes().get(3) == Some(&b'-') {
-                continue;
-            }
-            return if line.starts_with(code) {
-                Ok(())
-            } else {
-                Err(refused(line.trim_end()))
-            };
-        }
+    let message = client::Message {
+        from,
+        recipient,
+        bytes: mail,
     };
-    expect('2')?;
-    for (command, code) in [
-        ("EHLO relay.test".to_string(), '2'),
-        (format!("MAIL FROM:<{from}>"), '2'),
-        (format!("RCPT TO:<{recipient}>"), '2'),
-        ("DATA".to_string(), '3'),
-    ] {
-        writer.write_all(format!("{command}\r\n").as_bytes())?;
-        expect(code)?;
-    }
-    let mut stuffed = Vec::with_capacity(mail.len() + 64);
-    for line in mail.split_inclusive(|&b| b == b'\n') {
-        if line.first() == Some(&b'.') {
-            stuffed.push(b'.');
-        }
-        stuffed.extend_from_slice(line);
-    }
-    if !stuffed.ends_with(b"\r\n") {
-        stuffed.extend_from_slice(b"\r\n");
-    }
-    stuffed.extend_from_slice(b".\r\n");
-    writer.write_all(&stuffed)?;
-    let delivered = expect('2');
-    let _ = writer.write_all(b"QUIT\r\n");
-    // A refusal of the message itself (a bad seal, say) is final for a relay, as it is
-    // for an MTA: the mail is not retried.
-    match delivered {
-        Err(e) if e.to_string().contains("refused: 5") => Ok(()),
-        other => other,
+    match client::send(to, false, "relay.test", &message, Duration::from_secs(60)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_permanent() => Ok(()),
+        Err(e) => Err(std::io::Error::other(e.to_string())),
     }
 }

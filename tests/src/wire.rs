@@ -97,4 +97,24 @@ impl Wire {
             }
         }
     }
+
+    /// Sends a command that must succeed (panics otherwise, naming it); returns the
+    /// untagged responses as text.
+    pub fn ok(&mut self, command: &str) -> String {
+        let (data, status) = self.command(command.as_bytes()).expect("IMAP command");
+        assert!(status.contains(" OK"), "{command}: {status}");
+        String::from_utf8_lossy(&data).into_owned()
+    }
+
+    /// APPENDs a small message with this subject and body to `mailbox`.
+    pub fn append_message(&mut self, mailbox: &str, subject: &str, body: &str) {
+        let message = format!(
+            "From: Ann <ann@example.org>\r\nTo: alice@example.org\r\nSubject: {subject}\r\n\
+             Message-ID: <{subject}@example.org>\r\n\r\n{body}\r\n"
+        );
+        self.ok(&format!(
+            "APPEND \"{mailbox}\" {{{}+}}\r\n{message}",
+            message.len()
+        ));
+    }
 }

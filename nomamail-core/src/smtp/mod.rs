@@ -4,6 +4,7 @@
 //! sync host). The listener never relays: it only accepts mail for recipients the delivery
 //! knows.
 
+pub mod client;
 mod local;
 mod server;
 mod session;

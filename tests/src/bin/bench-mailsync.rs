@@ -37,28 +37,13 @@ fn server_binary() -> PathBuf {
 
 fn login(addr: SocketAddr) -> Wire {
     let mut wire = Wire::open(addr).expect("connect");
-    ok(&mut wire, "LOGIN alice pw");
+    wire.ok("LOGIN alice pw");
     wire
-}
-
-fn ok(wire: &mut Wire, command: &str) -> String {
-    let (data, status) = wire.command(command.as_bytes()).expect("command");
-    assert!(status.contains(" OK"), "{command}: {status}");
-    String::from_utf8_lossy(&data).into_owned()
-}
-
-fn append(wire: &mut Wire, subject: &str, body_bytes: usize) {
-    let body = "x".repeat(body_bytes);
-    let message = format!("From: a@example.org\r\nSubject: {subject}\r\n\r\n{body}\r\n");
-    ok(
-        wire,
-        &format!("APPEND INBOX {{{}+}}\r\n{message}", message.len()),
-    );
 }
 
 /// Number of messages in INBOX, by SELECT's EXISTS (cheap enough to poll).
 fn exists(wire: &mut Wire) -> usize {
-    let selected = ok(wire, "SELECT INBOX");
+    let selected = wire.ok("SELECT INBOX");
     selected
         .lines()
         .find_map(|l| l.strip_prefix("* ")?.strip_suffix(" EXISTS")?.parse().ok())
@@ -150,7 +135,7 @@ fn propagation(path: &Path, rounds: usize) -> Vec<Duration> {
     let mut times = Vec::new();
     for n in 0..rounds {
         let started = Instant::now();
-        append(&mut at_office, &format!("hop-{n}"), 2_000);
+        at_office.append_message("INBOX", &format!("hop-{n}"), &"x".repeat(2_000));
         loop {
             if exists(&mut at_internet) == n + 1 {
                 break;
@@ -174,9 +159,9 @@ fn bytes_per_change() -> (f64, f64, f64) {
     let relay = pair.relay.as_ref().expect("relay");
     let mut at_office = login(pair.office.imap_addr());
     for n in 0..100 {
-        append(&mut at_office, &format!("m-{n}"), 500);
+        at_office.append_message("INBOX", &format!("m-{n}"), &"x".repeat(500));
     }
-    ok(&mut at_office, "SELECT INBOX");
+    at_office.ok("SELECT INBOX");
     let settle = |relay: &FaultyRelay| {
         // Quiet for a second: every mail and acknowledgement has gone through.
         let mut last = relay.counts();
@@ -191,11 +176,11 @@ fn bytes_per_change() -> (f64, f64, f64) {
     };
     let before = settle(relay);
     for uid in 1..=20 {
-        ok(&mut at_office, &format!("UID STORE {uid} +FLAGS (\\Seen)"));
+        at_office.ok(&format!("UID STORE {uid} +FLAGS (\\Seen)"));
         std::thread::sleep(Duration::from_millis(400));
     }
     let single = settle(relay);
-    ok(&mut at_office, "UID STORE 1:100 +FLAGS (\\Flagged)");
+    at_office.ok("UID STORE 1:100 +FLAGS (\\Flagged)");
     let batched = settle(relay);
     let one = (single.bytes - before.bytes) as f64 / 20.0;
     let mails = (single.received - before.received) as f64 / 20.0;
@@ -210,9 +195,9 @@ fn conflict_rate(operations_per_side: usize, seed: u64) -> (usize, usize, usize)
         login(pair.office.imap_addr()),
         login(pair.internet.imap_addr()),
     ];
-    ok(&mut sides[0], "CREATE Work");
+    sides[0].ok("CREATE Work");
     for n in 0..40 {
-        append(&mut sides[0], &format!("seed-{n}"), 300);
+        sides[0].append_message("INBOX", &format!("seed-{n}"), &"x".repeat(300));
     }
     eventually(LIMIT, "the seed messages on both", || {
         let s = snapshot(pair.internet.imap_addr(), "alice", "pw")?;
@@ -222,15 +207,15 @@ fn conflict_rate(operations_per_side: usize, seed: u64) -> (usize, usize, usize)
     let mut done = 0;
     for step in 0..operations_per_side {
         for (index, wire) in sides.iter_mut().enumerate() {
-            ok(wire, "SELECT INBOX");
-            let found = ok(wire, "UID SEARCH ALL");
+            wire.ok("SELECT INBOX");
+            let found = wire.ok("UID SEARCH ALL");
             let uids: Vec<u32> = found
                 .lines()
                 .filter_map(|l| l.strip_prefix("* SEARCH"))
                 .flat_map(|r| r.split_whitespace().filter_map(|n| n.parse().ok()))
                 .collect();
             let Some(&uid) = rng.pick(&uids) else {
-                append(wire, &format!("refill-{index}-{step}"), 300);
+                wire.append_message("INBOX", &format!("refill-{index}-{step}"), &"x".repeat(300));
                 continue;
             };
             match rng.below(10) {
@@ -238,16 +223,18 @@ fn conflict_rate(operations_per_side: usize, seed: u64) -> (usize, usize, usize)
                     let flag = *rng
                         .pick(&["\\Seen", "\\Flagged", "$Later"])
                         .unwrap_or(&"\\Seen");
-                    ok(wire, &format!("UID STORE {uid} +FLAGS ({flag})"));
+                    wire.ok(&format!("UID STORE {uid} +FLAGS ({flag})"));
                 }
-                5 | 6 => append(wire, &format!("new-{index}-{step}"), 300),
+                5 | 6 => {
+                    wire.append_message("INBOX", &format!("new-{index}-{step}"), &"x".repeat(300))
+                }
                 7 | 8 => {
                     let target = *rng.pick(&["Work", "Archive"]).unwrap_or(&"Work");
-                    ok(wire, &format!("UID MOVE {uid} {target}"));
+                    wire.ok(&format!("UID MOVE {uid} {target}"));
                 }
                 _ => {
-                    ok(wire, &format!("UID STORE {uid} +FLAGS (\\Deleted)"));
-                    ok(wire, &format!("UID EXPUNGE {uid}"));
+                    wire.ok(&format!("UID STORE {uid} +FLAGS (\\Deleted)"));
+                    wire.ok(&format!("UID EXPUNGE {uid}"));
                 }
             }
             done += 1;
