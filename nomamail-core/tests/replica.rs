@@ -689,3 +689,43 @@ fn changes_since_a_modseq_are_listed_per_mailbox() {
         .collect();
     assert_eq!(all, vec![one.uid, two.uid]);
 }
+
+#[test]
+fn a_bare_acknowledgement_waits_for_data_or_the_ack_delay() {
+    let replica_with_delay = |id| {
+        let mut opts = ReplicaOptions::new(ReplicaId(id), SEED);
+        opts.durability = Durability::Process;
+        opts.sync.ack_delay_ms = 1_000;
+        Replica::open_in_memory(opts).expect("open")
+    };
+    let (mut a, mut b) = (replica_with_delay(1), replica_with_delay(2));
+    a.add_peer(b.id()).unwrap();
+    b.add_peer(a.id()).unwrap();
+    // First contact, and every acknowledgement of it, out of the way.
+    for now in [0, 5_000, 10_000] {
+        flow(&mut a, &mut b, now);
+        flow(&mut b, &mut a, now);
+    }
+    a.append(INBOX_ID, &msg("one"), &[], 0, 0).unwrap();
+    assert_eq!(flow(&mut a, &mut b, 20_000), 1);
+    assert_eq!(flow(&mut b, &mut a, 20_500), 0, "a bare ack waits");
+    // Data going the other way carries the acknowledgement at once.
+    b.append(INBOX_ID, &msg("two"), &[], 0, 0).unwrap();
+    assert_eq!(flow(&mut b, &mut a, 20_600), 1);
+    // a owes b an acknowledgement of "two" and sends it once the delay has passed.
+    assert_eq!(flow(&mut a, &mut b, 21_000), 0);
+    assert_eq!(flow(&mut a, &mut b, 21_700), 1);
+    // The exchange ends: nothing is owed that would make acknowledgements bounce for ever.
+    let later: usize = [23_000, 25_000, 27_000]
+        .into_iter()
+        .map(|now| flow(&mut b, &mut a, now) + flow(&mut a, &mut b, now))
+        .sum();
+    assert!(later <= 2, "{later} bundles after the exchange");
+    assert_eq!(
+        flow(&mut b, &mut a, 40_000) + flow(&mut a, &mut b, 40_000),
+        0
+    );
+    assert_eq!(a.peers().unwrap()[0].unacknowledged, 0);
+    assert_eq!(b.peers().unwrap()[0].unacknowledged, 0);
+    assert_eq!(listing(&a, "INBOX"), listing(&b, "INBOX"));
+}

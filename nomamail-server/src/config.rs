@@ -105,6 +105,8 @@ pub struct SyncSection {
     pub hello_every_ms: u64,
     pub retransmit_after_ms: u64,
     pub retransmit_max_ms: u64,
+    /// A bare acknowledgement waits this long for data to travel with.
+    pub ack_delay_ms: u64,
     /// Delay before an MTA that refused a mail is tried again (doubling, capped at 1 hour).
     pub send_retry_ms: u64,
 }
@@ -120,6 +122,7 @@ impl Default for SyncSection {
             hello_every_ms: 10 * 60_000,
             retransmit_after_ms: 10 * 60_000,
             retransmit_max_ms: 24 * 3_600_000,
+            ack_delay_ms: 60_000,
             send_retry_ms: 30_000,
         }
     }
@@ -228,6 +231,9 @@ hello_every_ms = 600000
 # peer is silent, up to retransmit_max_ms.
 retransmit_after_ms = 600000
 retransmit_max_ms = 86400000
+# A bare acknowledgement waits this long for data to travel with (keep it well below the
+# peer's retransmit_after_ms).
+ack_delay_ms = 60000
 send_retry_ms = 30000
 
 # Send sync mail through a relay instead of straight to the peer's endpoint:

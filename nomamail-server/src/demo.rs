@@ -42,6 +42,7 @@ fn config(name: &str, imap: SocketAddr) -> Config {
     config.sync.batch_ms = 50;
     config.sync.hello_every_ms = 1_000;
     config.sync.retransmit_after_ms = 5_000;
+    config.sync.ack_delay_ms = 500;
     config
 }
 

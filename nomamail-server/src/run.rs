@@ -72,6 +72,7 @@ pub fn prepare(data_dir: &Path, config: Config) -> Result<Server> {
         .with_context(|| format!("cannot open the accounts in {}", data_dir.display()))?;
     let replica_sync = SyncSettings {
         retransmit_after_ms: config.sync.retransmit_after_ms,
+        ack_delay_ms: config.sync.ack_delay_ms,
         ..SyncSettings::default()
     };
     let stores = Arc::new(Mailstores::with_sync_settings(

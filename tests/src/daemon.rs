@@ -21,7 +21,8 @@ pub struct Daemon {
 
 /// Sync settings that make a test converge in seconds instead of minutes.
 pub const FAST_SYNC: &str = "batch_ms = 20\ninterval_ms = 500\nhello_every_ms = 500\n\
-    retransmit_after_ms = 1500\nretransmit_max_ms = 8000\nsend_retry_ms = 200\n";
+    retransmit_after_ms = 1500\nretransmit_max_ms = 8000\nack_delay_ms = 300\n\
+    send_retry_ms = 200\n";
 
 impl Daemon {
     /// `init`s a daemon named `name`. `sync` goes into its `[sync]` section after the address;

@@ -25,6 +25,10 @@ pub(super) struct PeerState {
     pub received_above: Vec<(u64, u64)>,
     /// The peer sent data since our last bundle to it: it is owed an acknowledgement.
     pub ack_due: bool,
+    /// Since when the acknowledgement has been owed (stores from before this field have
+    /// none, which counts as "long ago").
+    #[serde(default)]
+    pub ack_due_since: Option<u64>,
     pub last_wants_at: Option<u64>,
     pub highest_generation_seen: u64,
     /// Bundles from the peer with a lower generation were made before it had seen tombstones

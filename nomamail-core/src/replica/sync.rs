@@ -4,7 +4,8 @@
 //! Sending: items are sent as their current state, in modseq order, as ranges `(base, high]`
 //! of our sequence; a peer acknowledges the highest point below which it has every range.
 //! What stays unacknowledged for `retransmit_after_ms` is sent again from the acknowledged
-//! point. Blobs follow as chunks: pushed once with their entries, and re-served from
+//! point. An acknowledgement with nothing else to carry may wait `ack_delay_ms` for data to
+//! ride with (over mail, that saves a mail per change). Blobs follow as chunks: pushed once with their entries, and re-served from
 //! wherever the peer says it stopped (its wants), so a resend resumes, never restarts.
 //!
 //! Receiving: one transaction; a bundle that fails to decode or to merge changes nothing.
@@ -27,6 +28,10 @@ pub struct SyncSettings {
     /// How long the body of a purged message is kept in case a concurrent change to it
     /// arrives late from a replica several hops away.
     pub keep_expunged_bodies_ms: u64,
+    /// An acknowledgement with nothing else to carry waits this long for data to ride
+    /// along with (0: it goes at once). Over mail this halves the mails of one-way traffic;
+    /// keep it well below the peer's `retransmit_after_ms`.
+    pub ack_delay_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -36,6 +41,7 @@ impl Default for SyncSettings {
             chunk_bytes: 256 * 1024,
             max_wants_per_bundle: 512,
             keep_expunged_bodies_ms: 60 * 24 * 3600 * 1000,
+            ack_delay_ms: 0,
         }
     }
 }
@@ -119,9 +125,19 @@ impl Replica {
             let mut budget = max_bytes.saturating_sub(ENVELOPE_RESERVE);
             loop {
                 let (bundle, plan) = build(tx, me, peer, &ps, &settings, budget)?;
-                let worth_sending = plan.range_advanced
+                let ack_ready = ps.ack_due
+                    && ps
+                        .ack_due_since
+                        .is_none_or(|since| now_ms.saturating_sub(since) >= settings.ack_delay_ms);
+                // Applying the peer's items moves our sequence without giving the peer
+                // anything new: such a range is bookkeeping, and waits like a bare ack
+                // (it goes with the ack once that is ready).
+                let items_sent = plan.range_advanced && !bundle.items.is_empty();
+                let empty_range = plan.range_advanced && bundle.items.is_empty();
+                let worth_sending = items_sent
                     || !bundle.chunks.is_empty()
-                    || ps.ack_due
+                    || ack_ready
+                    || (empty_range && settings.ack_delay_ms == 0)
                     || (!bundle.ack.wants.is_empty() && retransmit_due(ps.last_wants_at));
                 if !worth_sending {
                     return Ok(None);
@@ -387,6 +403,7 @@ fn commit_plan(
         blobs::advance_wants_cursor(tx, last.hash)?;
     }
     ps.ack_due = false;
+    ps.ack_due_since = None;
     ps.generation = bundle.generation;
     ps.bundles_out += 1;
     ps.bytes_out += wire_len as u64;
@@ -462,6 +479,9 @@ fn apply(
         }
     }
     if bundle.range.is_some() || !bundle.chunks.is_empty() {
+        if !ps.ack_due {
+            ps.ack_due_since = Some(now_ms);
+        }
         ps.ack_due = true;
     }
     ps.highest_generation_seen = ps.highest_generation_seen.max(bundle.generation);

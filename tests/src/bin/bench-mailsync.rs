@@ -20,7 +20,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 fn sync_settings(batch_ms: u64) -> String {
     format!(
         "batch_ms = {batch_ms}\ninterval_ms = 1000\nhello_every_ms = 1000\n\
-         retransmit_after_ms = 5000\nretransmit_max_ms = 60000\nsend_retry_ms = 500\n"
+         retransmit_after_ms = 5000\nretransmit_max_ms = 60000\nack_delay_ms = 1000\n\
+         send_retry_ms = 500\n"
     )
 }
 
@@ -163,10 +164,10 @@ fn bytes_per_change() -> (f64, f64, f64) {
     }
     at_office.ok("SELECT INBOX");
     let settle = |relay: &FaultyRelay| {
-        // Quiet for a second: every mail and acknowledgement has gone through.
+        // Quiet for longer than the ack delay: every mail and acknowledgement has gone.
         let mut last = relay.counts();
         loop {
-            std::thread::sleep(Duration::from_millis(1_000));
+            std::thread::sleep(Duration::from_millis(2_500));
             let now = relay.counts();
             if now == last && relay.held() == 0 {
                 return now;
@@ -291,7 +292,7 @@ fn main() {
     }
     let (one, mails, hundred) = bytes_per_change();
     println!(
-        "| mail bytes per flag change, one change at a time (with its acknowledgement) | {one:.0} B in {mails:.1} mails |"
+        "| mail bytes per flag change, one change at a time (acknowledgements included) | {one:.0} B in {mails:.1} mails |"
     );
     println!("| mail bytes per flag change, 100 changes in one STORE | {hundred:.0} B |");
     let (operations, office, internet) = conflict_rate(150, 1998);
