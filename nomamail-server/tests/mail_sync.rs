@@ -71,6 +71,39 @@ fn changes_on_either_server_appear_on_the_other_with_the_same_uids() {
     let fetched = switched.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
     assert!(fetched.contains("Subject: first") && fetched.contains("Subject: second"));
 
+    // A CONDSTORE client brings the office's HIGHESTMODSEQ along. The internet server's
+    // mod-sequences are its own, so it must not answer "nothing changed": it sends every
+    // message's flags, and this client's view cannot go stale.
+    let mut condstore = login(office.imap_addr(), "alice", "pw");
+    let at_office = condstore.ok("SELECT INBOX (CONDSTORE)");
+    let office_modseq: u64 = at_office
+        .split("HIGHESTMODSEQ ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .expect("HIGHESTMODSEQ at the office");
+    let mut moved = login(internet.imap_addr(), "alice", "pw");
+    moved.ok("SELECT INBOX (CONDSTORE)");
+    let changed = moved.ok(&format!(
+        "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {office_modseq})"
+    ));
+    assert_eq!(changed.matches(" FETCH (").count(), 2, "{changed}");
+    let own = moved.ok("SELECT INBOX (CONDSTORE)");
+    let internet_modseq = own
+        .split("HIGHESTMODSEQ ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("HIGHESTMODSEQ at the internet server")
+        .to_string();
+    let unchanged = moved.ok(&format!(
+        "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {internet_modseq})"
+    ));
+    assert_eq!(
+        unchanged.matches(" FETCH (").count(),
+        0,
+        "its own value works: {unchanged}"
+    );
+
     // Changes made on the internet side come back to the office.
     switched.ok("UID STORE 2 +FLAGS (\\Seen)");
     switched.append_message("INBOX", "from outside", "body");

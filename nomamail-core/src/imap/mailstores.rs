@@ -28,6 +28,7 @@ pub struct Mailstores {
 
 pub struct Mailstore {
     user: String,
+    replica_id: crate::ids::ReplicaId,
     replica: Mutex<Replica>,
     /// Bumped after every write; sessions compare it with the value they last caught up to.
     changes: watch::Sender<u64>,
@@ -119,6 +120,7 @@ impl Mailstores {
             lock(&self.accounts).open_replica_with(user, self.durability, self.sync.clone())?;
         let store = Arc::new(Mailstore {
             user: user.to_string(),
+            replica_id: replica.id(),
             replica: Mutex::new(replica),
             changes: watch::Sender::new(0),
             any_change: self.any_change.clone(),
@@ -143,6 +145,16 @@ impl Mailstores {
 impl Mailstore {
     pub fn user(&self) -> &str {
         &self.user
+    }
+
+    /// A MODSEQ for the wire (see `imap::modseq`).
+    pub fn wire_modseq(&self, modseq: u64) -> u64 {
+        super::modseq::to_wire(self.replica_id, modseq)
+    }
+
+    /// Our mod-sequence for a MODSEQ a client sent; 0 if it came from another server.
+    pub fn local_modseq(&self, value: u64) -> u64 {
+        super::modseq::from_wire(self.replica_id, value)
     }
 
     pub fn read<T>(&self, f: impl FnOnce(&mut Replica) -> T) -> T {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod mailstores;
 pub mod message;
+pub mod modseq;
 pub mod mutf7;
 pub mod reply;
 pub mod seqset;

@@ -285,6 +285,7 @@ impl Session {
                         .messages()
                         .get(seq as usize - 1)
                         .map_or(0, |m| m.modseq);
+                    let modseq = store.wire_modseq(modseq);
                     flags_fetch(out, seq, uid, &flags, condstore.then_some(modseq));
                 }
             }

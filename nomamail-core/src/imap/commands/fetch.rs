@@ -93,6 +93,7 @@ pub fn run(
         }
     }
     if let Some(since) = changed_since {
+        let since = store.local_modseq(since);
         messages.retain(|(_, e)| e.modseq > since);
     }
     let sets_seen = !selected.read_only
@@ -180,7 +181,8 @@ pub fn run(
         };
         let mut items = Vec::with_capacity(names.len() + 1);
         for name in &names {
-            if let Some(item) = item(name, entry, raw.as_deref(), parsed.as_ref()) {
+            let modseq = store.wire_modseq(entry.modseq);
+            if let Some(item) = item(name, entry, modseq, raw.as_deref(), parsed.as_ref()) {
                 items.push(item);
             }
         }
@@ -208,6 +210,7 @@ fn nstring(bytes: &[u8]) -> NString<'static> {
 fn item(
     name: &MessageDataItemName<'_>,
     entry: &EntryInfo,
+    wire_modseq: u64,
     raw: Option<&[u8]>,
     parsed: Option<&mail_parser::Message<'_>>,
 ) -> Option<MessageDataItem<'static>> {
@@ -220,7 +223,7 @@ fn item(
             entry.date_offset_minutes,
         )?),
         N::Rfc822Size => MessageDataItem::Rfc822Size(u32::try_from(entry.size).unwrap_or(u32::MAX)),
-        N::ModSeq => MessageDataItem::ModSeq(NonZeroU64::new(entry.modseq)?),
+        N::ModSeq => MessageDataItem::ModSeq(NonZeroU64::new(wire_modseq)?),
         N::Rfc822 => MessageDataItem::Rfc822(nstring(raw?)),
         N::Rfc822Header => MessageDataItem::Rfc822Header(nstring(message::header(parsed?))),
         N::Rfc822Text => MessageDataItem::Rfc822Text(nstring(message::text(parsed?))),

@@ -68,6 +68,7 @@ pub fn run(
         let candidate = Candidate {
             seq: *seq,
             entry,
+            store: &store,
             view: &selected.view,
             parsed: parsed.as_ref(),
         };
@@ -78,7 +79,7 @@ pub fn run(
     }
     let numbers = found.into_iter().filter_map(NonZeroU32::new).collect();
     let modseq = if uses_modseq {
-        NonZeroU64::new(highest_modseq)
+        NonZeroU64::new(store.wire_modseq(highest_modseq))
     } else {
         None
     };
@@ -132,6 +133,8 @@ fn reads_content(key: &SearchKey<'_>) -> bool {
 struct Candidate<'a> {
     seq: u32,
     entry: &'a EntryInfo,
+    /// Client MODSEQs are read through the store (see `imap::modseq`).
+    store: &'a crate::imap::Mailstore,
     view: &'a SelectedView,
     parsed: Option<&'a Message<'a>>,
 }
@@ -252,7 +255,7 @@ impl Candidate<'_> {
                 let needle = lower(s);
                 self.body_contains(&needle) || self.all_headers_contain(&needle)
             }
-            K::ModSequence { modseq, .. } => self.entry.modseq >= *modseq,
+            K::ModSequence { modseq, .. } => self.entry.modseq >= self.store.local_modseq(*modseq),
         }
     }
 

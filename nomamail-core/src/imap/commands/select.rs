@@ -99,7 +99,7 @@ pub fn run(
     if let Some(n) = NonZeroU32::new(info.uidnext) {
         out.untagged_ok(Some(Code::UidNext(n)), "predicted next UID");
     }
-    if let Some(m) = NonZeroU64::new(highest_modseq) {
+    if let Some(m) = NonZeroU64::new(store.wire_modseq(highest_modseq)) {
         out.untagged_ok(Some(Code::HighestModSeq(m)), "highest");
     }
     // RFC 7162 §3.2.5: what changed since the client's last visit, before the tagged OK.
@@ -116,6 +116,7 @@ pub fn run(
                 });
             }
         }
+        let since = store.local_modseq(since);
         for (index, entry) in entries.iter().enumerate() {
             if entry.modseq > since {
                 crate::imap::session::flags_fetch(
@@ -123,7 +124,7 @@ pub fn run(
                     index as u32 + 1,
                     entry.uid,
                     &entry.flags,
-                    Some(entry.modseq),
+                    Some(store.wire_modseq(entry.modseq)),
                 );
             }
         }

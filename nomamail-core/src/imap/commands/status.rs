@@ -51,7 +51,9 @@ pub fn run(
                     .map(|e| e.size)
                     .sum(),
             ),
-            StatusDataItemName::HighestModSeq => StatusDataItem::HighestModSeq(highest_modseq),
+            StatusDataItemName::HighestModSeq => {
+                StatusDataItem::HighestModSeq(store.wire_modseq(highest_modseq))
+            }
         });
     }
     out.data(Data::Status {

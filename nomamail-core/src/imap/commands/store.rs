@@ -51,7 +51,7 @@ pub fn run(
     };
     let (allowed, modified): (Vec<_>, Vec<_>) = messages
         .into_iter()
-        .partition(|(_, e)| unchanged_since.is_none_or(|m| e.modseq <= m));
+        .partition(|(_, e)| unchanged_since.is_none_or(|m| e.modseq <= store.local_modseq(m)));
     let ids: Vec<_> = allowed.iter().map(|(_, e)| e.id).collect();
     let mailbox = selected.mailbox;
     let changed = store.write(|r| {
@@ -75,7 +75,7 @@ pub fn run(
                 *seq,
                 now.uid,
                 &now.flags,
-                condstore.then_some(now.modseq),
+                condstore.then_some(store.wire_modseq(now.modseq)),
             );
         }
     }
