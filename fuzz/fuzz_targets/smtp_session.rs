@@ -38,7 +38,7 @@ fn world() -> &'static World {
                 key: HostKey::from_bytes(PEER_SECRET).public(),
                 address: "sync@peer.test".into(),
                 endpoint: None,
-            })
+            }, 0)
             .expect("peer");
         let host = Arc::new(SyncHost::new(
             HostKey::from_bytes(HOST_SECRET),

@@ -196,7 +196,14 @@ impl Accounts {
     /// start from the same genesis mailboxes) under a replica id of its own, or adopts the
     /// card's password if it was set later than ours. An account of the same name with
     /// another seed is a different mail store and is refused.
-    pub fn adopt(&mut self, card: &AccountCard) -> Result<Adopted, AccountError> {
+    ///
+    /// A new replica id is chosen so that its MODSEQ tag differs from `peer_replica`'s
+    /// (`imap::modseq`), so a CONDSTORE client switching servers always notices.
+    pub fn adopt(
+        &mut self,
+        card: &AccountCard,
+        peer_replica: ReplicaId,
+    ) -> Result<Adopted, AccountError> {
         if !is_valid_user_name(&card.user) {
             return Err(AccountError::InvalidName(card.user.clone()));
         }
@@ -223,6 +230,10 @@ impl Accounts {
                 })
             }
             None => {
+                let mut replica = ReplicaId(random_u64()?.max(1));
+                while crate::imap::modseq::same_tag(replica, peer_replica) {
+                    replica = ReplicaId(random_u64()?.max(1));
+                }
                 self.conn.execute(
                     "INSERT INTO accounts (user, password_hash, replica, account_seed,
                                            password_set_ms)
@@ -230,7 +241,7 @@ impl Accounts {
                     params![
                         card.user,
                         card.password_hash,
-                        random_u64()?.max(1) as i64,
+                        replica.0 as i64,
                         card.seed as i64,
                         card.password_set_ms as i64
                     ],
@@ -458,33 +469,50 @@ mod tests {
         let mut internet = Accounts::open(internet.path()).unwrap();
         let info = office.add("alice", &Password::new("first")).unwrap();
         let card = office.card("alice").unwrap();
-        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Created);
+        assert_eq!(
+            internet.adopt(&card, info.replica).unwrap(),
+            Adopted::Created
+        );
         let adopted = internet.get("alice").unwrap().unwrap();
         assert_eq!(adopted.account_seed, info.account_seed);
         assert_ne!(adopted.replica, info.replica);
+        assert!(!crate::imap::modseq::same_tag(
+            adopted.replica,
+            info.replica
+        ));
         assert!(internet.verify("alice", &Password::new("first")).unwrap());
-        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Unchanged);
+        assert_eq!(
+            internet.adopt(&card, info.replica).unwrap(),
+            Adopted::Unchanged
+        );
 
         std::thread::sleep(std::time::Duration::from_millis(5));
         internet
             .set_password("alice", &Password::new("second"))
             .unwrap();
-        assert_eq!(internet.adopt(&card).unwrap(), Adopted::Unchanged, "older");
+        assert_eq!(
+            internet.adopt(&card, info.replica).unwrap(),
+            Adopted::Unchanged,
+            "older"
+        );
         let newer = internet.card("alice").unwrap();
-        assert_eq!(office.adopt(&newer).unwrap(), Adopted::PasswordChanged);
+        assert_eq!(
+            office.adopt(&newer, info.replica).unwrap(),
+            Adopted::PasswordChanged
+        );
         assert!(office.verify("alice", &Password::new("second")).unwrap());
 
         internet.add("bob", &Password::new("x")).unwrap();
         office.add("bob", &Password::new("x")).unwrap();
         let clash = internet.card("bob").unwrap();
         assert!(matches!(
-            office.adopt(&clash),
+            office.adopt(&clash, info.replica),
             Err(AccountError::SeedClash(_))
         ));
         let mut bad = card.clone();
         bad.user = "../x".into();
         assert!(matches!(
-            office.adopt(&bad),
+            office.adopt(&bad, info.replica),
             Err(AccountError::InvalidName(_))
         ));
     }

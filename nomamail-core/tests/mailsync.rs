@@ -41,7 +41,7 @@ fn pair(a: &Host, b: &Host) {
             address: other.sync.config().address.clone(),
             endpoint: None,
         };
-        me.sync.state(|s| s.add_peer(&peer)).unwrap();
+        me.sync.state(|s| s.add_peer(&peer, 0)).unwrap();
     }
 }
 
@@ -141,12 +141,15 @@ fn forged_tampered_replayed_reflected_and_unpaired_mail_is_refused_and_counted()
     stranger
         .sync
         .state(|s| {
-            s.add_peer(&Peer {
-                name: "internet".into(),
-                key: internet.sync.public_key(),
-                address: "sync@internet.example".into(),
-                endpoint: None,
-            })
+            s.add_peer(
+                &Peer {
+                    name: "internet".into(),
+                    key: internet.sync.public_key(),
+                    address: "sync@internet.example".into(),
+                    endpoint: None,
+                },
+                0,
+            )
         })
         .unwrap();
     for host in [&office, &stranger] {
@@ -267,4 +270,51 @@ fn a_big_change_is_split_across_mails_under_the_size_limit() {
     assert!(largest <= 64 * 1024, "largest mail {largest} bytes");
     assert!(count >= 5, "{count} mails for 300 kB in 64 kB mails");
     assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+}
+
+#[test]
+fn after_a_re_pairing_old_mail_is_refused_and_new_numbers_start_above_the_old() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    let old = drain(&office, 1_000);
+    assert_eq!(old.len(), 1, "a hello");
+    let re_pair = |me: &Host, other: &Host, now: u64| {
+        let name = other.sync.config().name.clone();
+        me.sync
+            .state(|s| {
+                s.remove_peer(&name)?;
+                s.add_peer(
+                    &Peer {
+                        name: name.clone(),
+                        key: other.sync.public_key(),
+                        address: other.sync.config().address.clone(),
+                        endpoint: None,
+                    },
+                    now,
+                )
+            })
+            .unwrap();
+    };
+    // The internet server re-pairs (its replay filter is gone): the old mail is refused.
+    re_pair(&internet, &office, 2_000);
+    let outcome = internet.sync.receive(&old[0], 2_500);
+    assert!(
+        matches!(outcome, Err(Rejection::BeforePairing { .. })),
+        "{outcome:?}"
+    );
+    // The office re-pairs too: its numbers restart from the time, above every old one, so
+    // the internet server does not take fresh mail for replays.
+    re_pair(&office, &internet, 3_000);
+    let seq = office.sync.state(|s| s.take_seq("internet")).unwrap();
+    assert!(seq >= 3_000_000, "{seq}");
+    settle(&office, &internet, 4_000);
+    append(&office, "alice", "after the re-pairing");
+    settle(&office, &internet, 5_000);
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+    assert_eq!(inbox(&internet, "alice").len(), 1);
 }

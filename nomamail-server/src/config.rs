@@ -116,7 +116,9 @@ impl Default for SyncSection {
         SyncSection {
             address: "sync@localhost".into(),
             endpoint: Some("127.0.0.1:2525".into()),
-            max_mail_bytes: 10 << 20,
+            // Below Postfix's default message_size_limit (10,240,000), with room for the
+            // headers MTAs add on the way.
+            max_mail_bytes: 8_000_000,
             batch_ms: 500,
             interval_ms: 60_000,
             hello_every_ms: 10 * 60_000,
@@ -223,7 +225,7 @@ address = "sync@localhost"
 # Where the paired server may deliver straight to this one (given out with the pairing token).
 endpoint = "127.0.0.1:2525"
 # Bundles bigger than this are split across several mails.
-max_mail_bytes = 10485760
+max_mail_bytes = 8000000
 batch_ms = 500
 interval_ms = 60000
 hello_every_ms = 600000

@@ -176,12 +176,15 @@ fn pair(
 ) -> Result<()> {
     let mut state = SyncState::open(&crate::pair::state_path(data_dir))?;
     if state.peer(name)?.is_none() {
-        state.add_peer(&Peer {
-            name: name.to_string(),
-            key,
-            address: address.to_string(),
-            endpoint: Some(endpoint.to_string()),
-        })?;
+        state.add_peer(
+            &Peer {
+                name: name.to_string(),
+                key,
+                address: address.to_string(),
+                endpoint: Some(endpoint.to_string()),
+            },
+            crate::syncd::now_ms(),
+        )?;
     }
     Ok(())
 }

@@ -30,33 +30,51 @@ impl Outbound {
     }
 
     /// Sends one queued mail. `Ok` means an MTA took it.
-    pub async fn send(&self, mail: &OutMail) -> Result<()> {
-        let recipient: Address = mail
-            .recipient
-            .parse()
-            .with_context(|| format!("peer address {:?}", mail.recipient))?;
-        let envelope = Envelope::new(Some(self.sender.clone()), vec![recipient])
-            .context("building the envelope")?;
+    pub async fn send(&self, mail: &OutMail) -> Result<(), SendFailure> {
+        let recipient: Address = mail.recipient.parse().map_err(|e| SendFailure {
+            permanent: true,
+            message: format!("peer address {:?}: {e}", mail.recipient),
+        })?;
+        let envelope =
+            Envelope::new(Some(self.sender.clone()), vec![recipient]).map_err(|e| SendFailure {
+                permanent: true,
+                message: format!("envelope: {e}"),
+            })?;
         let direct;
         let transport = match &self.relay {
             Some(relay) => relay,
             None => {
-                let endpoint = mail.endpoint.as_deref().with_context(|| {
-                    format!(
+                let endpoint = mail.endpoint.as_deref().ok_or_else(|| SendFailure {
+                    permanent: false,
+                    message: format!(
                         "no [relay] configured and peer {} gave no endpoint",
                         mail.peer
-                    )
+                    ),
                 })?;
-                direct = direct_transport(endpoint)?;
+                direct = direct_transport(endpoint).map_err(|e| SendFailure {
+                    permanent: false,
+                    message: format!("{e:#}"),
+                })?;
                 &direct
             }
         };
         transport
             .send_raw(&envelope, &mail.mail)
             .await
-            .with_context(|| format!("sending sync mail to {}", mail.peer))?;
-        Ok(())
+            .map(drop)
+            .map_err(|e| SendFailure {
+                permanent: e.is_permanent(),
+                message: format!("sending sync mail to {}: {e}", mail.peer),
+            })
     }
+}
+
+/// Why a mail did not go. A permanent refusal (5xx) will not change by retrying the same
+/// mail; the engine resends its changes in a new one.
+#[derive(Debug)]
+pub struct SendFailure {
+    pub permanent: bool,
+    pub message: String,
 }
 
 fn relay_transport(relay: &RelaySection) -> Result<Transport> {

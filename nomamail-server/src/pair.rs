@@ -128,7 +128,7 @@ pub fn run(data_dir: &Path, config: &crate::config::Config, command: PairCommand
             if endpoint.is_some() {
                 peer.endpoint = endpoint;
             }
-            state.add_peer(&peer)?;
+            state.add_peer(&peer, crate::syncd::now_ms())?;
             println!(
                 "paired with {} ({}), sync mail to {}",
                 peer.name, peer.key, peer.address

@@ -2,13 +2,14 @@
 //! only a hosted mailbox and receives no SMTP itself. Each mail is handed to the sync host
 //! like one from the listener, then deleted from the mailbox, applied or refused alike (a
 //! refusal is logged and counted; keeping the mail would only retry it for ever). A mail that
-//! hit a temporary error stays for the next round. IDLE is used where the server offers it.
+//! hit a temporary error stays for the next round, and mail that is not sync mail is left
+//! alone. IDLE is used where the server offers it.
 
 use crate::config::PollSection;
 use crate::syncd::now_ms;
 use anyhow::{Context, Result};
 use futures::TryStreamExt;
-use nomamail_core::mailsync::{Rejection, SyncHost};
+use nomamail_core::mailsync::{SyncHost, is_sync_mail};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -127,6 +128,10 @@ where
         let Some(raw) = fetched.iter().find_map(|f| f.body().map(<[u8]>::to_vec)) else {
             continue;
         };
+        if !is_sync_mail(&raw) {
+            // Not ours to judge or to delete: a bounce or a person's mail stays where it is.
+            continue;
+        }
         let host = host.clone();
         let outcome = tokio::task::spawn_blocking(move || host.receive(&raw, now_ms()))
             .await
@@ -142,13 +147,7 @@ where
                 done.push(uid);
             }
             // Trouble on our side (the sync state or a store): the mail stays for next time.
-            Err(
-                rejection @ (Rejection::State(_)
-                | Rejection::Engine {
-                    source: nomamail_core::Error::Store(_),
-                    ..
-                }),
-            ) => {
+            Err(rejection) if rejection.is_temporary() => {
                 tracing::warn!(%rejection, "polled sync mail left for later");
             }
             Err(_) => done.push(uid),

@@ -264,15 +264,16 @@ pub async fn serve(
         Some(result) = tasks.join_next() => Some(result),
     };
     let _ = stop.send(true);
-    let mut outcome = match failed {
-        Some(Ok(Err(e))) => Err(e),
-        _ => Ok(()),
+    // A task that failed or panicked makes the daemon exit non-zero, so a supervisor
+    // restarts it.
+    let as_outcome = |result: Result<Result<()>, tokio::task::JoinError>| match result {
+        Ok(outcome) => outcome,
+        Err(e) => Err(anyhow::anyhow!("a server task failed: {e}")),
     };
+    let mut outcome = failed.map_or(Ok(()), as_outcome);
     while let Some(result) = tasks.join_next().await {
-        if let Ok(Err(e)) = result
-            && outcome.is_ok()
-        {
-            outcome = Err(e);
+        if outcome.is_ok() {
+            outcome = as_outcome(result);
         }
     }
     announce("stopped");

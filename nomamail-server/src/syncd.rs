@@ -98,17 +98,27 @@ pub async fn sender(
             let _ = tokio::task::spawn_blocking(move || {
                 host.state(|s| match outcome {
                     Ok(()) => s.sent(mail.id),
-                    Err(e) => {
+                    Err(failure) if failure.permanent => {
+                        // Retrying the same mail cannot help; what it carried is resent by
+                        // the engine once it goes unacknowledged.
+                        tracing::error!(
+                            peer = mail.peer,
+                            error = failure.message,
+                            "sync mail refused for good; dropped"
+                        );
+                        s.sent(mail.id)
+                    }
+                    Err(failure) => {
                         let delay = retry_ms
                             .saturating_mul(1 << mail.attempts.min(16))
                             .min(3_600_000);
                         tracing::warn!(
                             peer = mail.peer,
-                            error = format!("{e:#}"),
+                            error = failure.message,
                             retry_in_ms = delay,
                             "sync mail not sent"
                         );
-                        s.failed(mail.id, &format!("{e:#}"), now_ms() + delay)
+                        s.failed(mail.id, &failure.message, now_ms() + delay)
                     }
                 })
             })

@@ -16,6 +16,11 @@ fn tag(replica: ReplicaId) -> u64 {
     1 + replica.0 % 0x7FFE
 }
 
+/// Whether two replicas' MODSEQs would look alike on the wire.
+pub fn same_tag(a: ReplicaId, b: ReplicaId) -> bool {
+    tag(a) == tag(b)
+}
+
 /// The value a client sees for our `modseq` (0, "none", stays 0).
 pub fn to_wire(replica: ReplicaId, modseq: u64) -> u64 {
     if modseq == 0 {

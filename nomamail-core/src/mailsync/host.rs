@@ -59,6 +59,8 @@ pub enum Rejection {
     BadLetter { peer: String, source: LetterError },
     #[error("from {peer}: headers do not match the sealed contents ({what})")]
     Tampered { peer: String, what: &'static str },
+    #[error("from {peer}: mail sealed before the pairing (an old mail replayed, or clocks apart)")]
+    BeforePairing { peer: String },
     #[error("from {peer}: mail #{seq} was already applied (replay)")]
     Replayed { peer: String, seq: u64 },
     #[error("from {peer}: account: {source}")]
@@ -70,6 +72,25 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Trouble on this side (the sync state, a store, the disk): the mail should be offered
+    /// again later, not bounced or thrown away.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Rejection::State(_) => true,
+            Rejection::Engine { source, .. } => {
+                matches!(
+                    source,
+                    crate::Error::Store(_) | crate::Error::Io(_) | crate::Error::Locked(_)
+                )
+            }
+            Rejection::Account { source, .. } => matches!(
+                source,
+                AccountError::Store(_) | AccountError::Io { .. } | AccountError::Replica { .. }
+            ),
+            _ => false,
+        }
+    }
+
     /// The paired peer it came from, if the mail got that far.
     fn peer(&self) -> Option<&str> {
         match self {
@@ -78,6 +99,7 @@ impl Rejection {
             | Rejection::BadLetter { peer, .. }
             | Rejection::Tampered { peer, .. }
             | Rejection::Replayed { peer, .. }
+            | Rejection::BeforePairing { peer }
             | Rejection::Account { peer, .. }
             | Rejection::Engine { peer, .. } => Some(peer),
         }
@@ -183,11 +205,10 @@ impl SyncHost {
         now_ms: u64,
     ) -> Result<Accepted, Rejection> {
         let mail = mime::parse(raw)?;
-        let peer = state
+        let record = state
             .peer_by_key(&mail.sender)?
-            .ok_or(Rejection::Unpaired(mail.sender))?
-            .peer
-            .name;
+            .ok_or(Rejection::Unpaired(mail.sender))?;
+        let (peer, paired_ms) = (record.peer.name, record.paired_ms);
         let opened = self
             .key
             .open(&mail.sender, &mail.sealed)
@@ -215,6 +236,9 @@ impl SyncHost {
         if letter.seq != mail.seq {
             return Err(tampered("sequence number"));
         }
+        if letter.sent_ms < paired_ms {
+            return Err(Rejection::BeforePairing { peer });
+        }
         if state.seen(&peer)?.contains(letter.seq) {
             return Err(Rejection::Replayed {
                 peer,
@@ -223,7 +247,7 @@ impl SyncHost {
         }
         let adopted = self
             .stores
-            .accounts(|accounts| accounts.adopt(&letter.account))
+            .accounts(|accounts| accounts.adopt(&letter.account, letter.replica))
             .map_err(|source| Rejection::Account {
                 peer: peer.clone(),
                 source,
@@ -282,47 +306,65 @@ impl SyncHost {
                 silence,
             );
             for user in &users {
-                let card = self.stores.accounts(|a| a.card(&user.user))?;
-                let Some(their_replica) = state.peer_replica(&peer.name, &user.user)? else {
-                    let hello_due = state
-                        .last_hello(&peer.name, &user.user)?
-                        .is_none_or(|at| now_ms.saturating_sub(at) >= self.config.hello_every_ms);
-                    if hello_due {
-                        self.queue(&mut state, peer, &card, user.replica, None, now_ms)?;
-                        state.set_last_hello(&peer.name, &user.user, now_ms)?;
-                        queued += 1;
+                // One account in trouble must not stop the others' sync.
+                match self.fill_account(&mut state, peer, user, delay, now_ms) {
+                    Ok(n) => queued += n,
+                    Err(error) => {
+                        tracing::error!(%error, user = user.user, peer = peer.name, "no sync mail made");
                     }
-                    continue;
-                };
-                let store = self.stores.open(&user.user)?;
-                let budget = mime::sealed_budget(self.config.max_mail_bytes)
-                    .saturating_sub(LETTER_OVERHEAD + card.password_hash.len());
-                let mut bundles = Vec::new();
-                // Building a bundle changes only sync bookkeeping, nothing a client sees, so
-                // it goes through `read` and wakes no session.
-                store.read(|replica| {
-                    replica.set_retransmit_after(delay);
-                    while bundles.len() < self.config.max_mails_per_round {
-                        match replica.outgoing(their_replica, now_ms, budget) {
-                            Ok(Some(bundle)) => bundles.push(bundle),
-                            Ok(None) => break,
-                            Err(source) => {
-                                return Err(OutgoingError::Engine {
-                                    user: user.user.clone(),
-                                    source,
-                                });
-                            }
-                        }
-                    }
-                    Ok(())
-                })?;
-                for bundle in bundles {
-                    self.queue(&mut state, peer, &card, user.replica, Some(bundle), now_ms)?;
-                    queued += 1;
                 }
             }
         }
         Ok(queued)
+    }
+
+    fn fill_account(
+        &self,
+        state: &mut SyncState,
+        peer: &Peer,
+        user: &crate::accounts::AccountInfo,
+        delay: u64,
+        now_ms: u64,
+    ) -> Result<usize, OutgoingError> {
+        let card = self.stores.accounts(|a| a.card(&user.user))?;
+        let Some(their_replica) = state.peer_replica(&peer.name, &user.user)? else {
+            let hello_due = state
+                .last_hello(&peer.name, &user.user)?
+                .is_none_or(|at| now_ms.saturating_sub(at) >= self.config.hello_every_ms);
+            if !hello_due {
+                return Ok(0);
+            }
+            self.queue(state, peer, &card, user.replica, None, now_ms)?;
+            state.set_last_hello(&peer.name, &user.user, now_ms)?;
+            return Ok(1);
+        };
+        let store = self.stores.open(&user.user)?;
+        let budget = mime::sealed_budget(self.config.max_mail_bytes)
+            .saturating_sub(LETTER_OVERHEAD + card.password_hash.len());
+        let mut bundles = Vec::new();
+        // Building a bundle changes only sync bookkeeping, nothing a client sees, so it goes
+        // through `read` and wakes no session.
+        store.read(|replica| {
+            replica.set_retransmit_after(delay);
+            while bundles.len() < self.config.max_mails_per_round {
+                match replica.outgoing(their_replica, now_ms, budget) {
+                    Ok(Some(bundle)) => bundles.push(bundle),
+                    Ok(None) => break,
+                    Err(source) => {
+                        return Err(OutgoingError::Engine {
+                            user: user.user.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        let made = bundles.len();
+        for bundle in bundles {
+            self.queue(state, peer, &card, user.replica, Some(bundle), now_ms)?;
+        }
+        Ok(made)
     }
 
     fn queue(

@@ -39,6 +39,7 @@ pub struct Peer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerRecord {
     pub peer: Peer,
+    pub paired_ms: u64,
     pub last_contact_ms: Option<u64>,
     pub mails_in: u64,
     pub mails_out: u64,
@@ -90,6 +91,7 @@ impl SyncState {
                 key BLOB NOT NULL UNIQUE,
                 address TEXT NOT NULL,
                 endpoint TEXT,
+                paired_ms INTEGER NOT NULL DEFAULT 0,
                 next_seq INTEGER NOT NULL DEFAULT 1,
                 seen BLOB,
                 last_contact_ms INTEGER,
@@ -125,16 +127,28 @@ impl SyncState {
         Ok(SyncState { conn })
     }
 
-    pub fn add_peer(&mut self, peer: &Peer) -> Result<()> {
+    /// Pairs with `peer` at `now_ms`. Its mail sealed before then is refused (a re-pair
+    /// forgets the replay filter, so old mail must not count as new), and our sequence
+    /// numbers to it start from the time, so they stay above any from an earlier pairing.
+    pub fn add_peer(&mut self, peer: &Peer, now_ms: u64) -> Result<()> {
         if let Some(existing) = self.peer_by_key(&peer.key)? {
             return Err(StateError::KeyTaken(existing.peer.name));
         }
         if self.peer(&peer.name)?.is_some() {
             return Err(StateError::NameTaken(peer.name.clone()));
         }
+        let first_seq = now_ms.saturating_mul(1000).clamp(1, i64::MAX as u64 / 2);
         self.conn.execute(
-            "INSERT INTO peers (name, key, address, endpoint) VALUES (?1, ?2, ?3, ?4)",
-            params![peer.name, &peer.key.0[..], peer.address, peer.endpoint],
+            "INSERT INTO peers (name, key, address, endpoint, paired_ms, next_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                peer.name,
+                &peer.key.0[..],
+                peer.address,
+                peer.endpoint,
+                now_ms as i64,
+                first_seq as i64
+            ],
         )?;
         Ok(())
     }
@@ -152,7 +166,8 @@ impl SyncState {
     }
 
     const PEER_COLUMNS: &str = "name, key, address, endpoint, last_contact_ms, mails_in, \
-         mails_out, rejects, (SELECT COUNT(*) FROM outbox WHERE outbox.peer = peers.name)";
+         mails_out, rejects, (SELECT COUNT(*) FROM outbox WHERE outbox.peer = peers.name), \
+         paired_ms";
 
     pub fn peers(&self) -> Result<Vec<PeerRecord>> {
         let mut stmt = self.conn.prepare(&format!(
@@ -427,6 +442,7 @@ fn peer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PeerRecord>> {
         mails_out: r.get::<_, i64>(6)? as u64,
         rejects: r.get::<_, i64>(7)? as u64,
         queued: r.get::<_, i64>(8)? as u64,
+        paired_ms: r.get::<_, i64>(9)? as u64,
     }))
 }
 
@@ -446,13 +462,13 @@ mod tests {
     #[test]
     fn peers_sequence_numbers_outbox_and_rejects() {
         let mut state = SyncState::open_in_memory().unwrap();
-        state.add_peer(&peer("internet", 1)).unwrap();
+        state.add_peer(&peer("internet", 1), 0).unwrap();
         assert!(matches!(
-            state.add_peer(&peer("other", 1)),
+            state.add_peer(&peer("other", 1), 0),
             Err(StateError::KeyTaken(_))
         ));
         assert!(matches!(
-            state.add_peer(&peer("internet", 2)),
+            state.add_peer(&peer("internet", 2), 0),
             Err(StateError::NameTaken(_))
         ));
         assert_eq!(state.take_seq("internet").unwrap(), 1);

@@ -82,11 +82,9 @@ impl LocalDelivery {
             }
             // A second copy of an applied mail: the MTA may deliver twice; nothing to undo.
             Err(Rejection::Replayed { .. }) => Ok(()),
-            Err(Rejection::State(e)) => Err(Refusal::temporary(format!("sync state: {e}"))),
-            Err(Rejection::Engine {
-                source: crate::Error::Store(e),
-                ..
-            }) => Err(Refusal::temporary(format!("store: {e}"))),
+            Err(rejection) if rejection.is_temporary() => {
+                Err(Refusal::temporary(rejection.to_string()))
+            }
             Err(rejection) => Err(Refusal::permanent("5.7.1", rejection.to_string())),
         }
     }

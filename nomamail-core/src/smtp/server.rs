@@ -12,6 +12,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 pub async fn serve(
     listener: TcpListener,
     delivery: Arc<dyn Delivery>,
@@ -55,6 +57,14 @@ pub async fn serve(
         });
     }
     let _ = stop.send(true);
-    while sessions.join_next().await.is_some() {}
+    // A message being received is finished, but a client trickling one in does not get to
+    // hold the shutdown up for longer than this.
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        sessions.shutdown().await;
+    }
     Ok(())
 }

@@ -182,7 +182,11 @@ impl Session {
                             self.recipients.push(to.address);
                             "250 2.1.5 recipient ok".to_string()
                         }
-                        Err(refusal) => refusal.line().trim_end().to_string(),
+                        Err(refusal) => {
+                            // Probing for user names counts against the error limit.
+                            self.errors += 1;
+                            refusal.line().trim_end().to_string()
+                        }
                     }
                 }
             }
@@ -383,9 +387,16 @@ impl Session {
         }
     }
 
+    /// A client that never reads must not hold its task (and a connection slot) for ever.
     async fn send(&mut self, text: &str) -> io::Result<()> {
-        self.io.write_all(text.as_bytes()).await?;
-        self.io.flush().await
+        let write = async {
+            self.io.write_all(text.as_bytes()).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(self.config.timeout, write).await {
+            Ok(result) => result,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
     }
 }
 

@@ -117,12 +117,15 @@ fn smtp_seeds(dir: &str) -> Result<()> {
     accounts.add("carol", &Password::new("pw"))?;
     let stores = std::sync::Arc::new(Mailstores::new(accounts, Durability::Process));
     let mut state = SyncState::open(&work.path().join("sync.db"))?;
-    state.add_peer(&Peer {
-        name: "host".into(),
-        key: HostKey::from_bytes(FUZZ_HOST_SECRET).public(),
-        address: "sync@host.test".into(),
-        endpoint: None,
-    })?;
+    state.add_peer(
+        &Peer {
+            name: "host".into(),
+            key: HostKey::from_bytes(FUZZ_HOST_SECRET).public(),
+            address: "sync@host.test".into(),
+            endpoint: None,
+        },
+        0,
+    )?;
     let peer = SyncHost::new(
         HostKey::from_bytes(FUZZ_PEER_SECRET),
         state,
