@@ -48,6 +48,13 @@ pub enum AccountError {
     },
 }
 
+impl AccountError {
+    /// The account's store is held by another writer (a running daemon).
+    pub fn is_locked(&self) -> bool {
+        matches!(self, AccountError::Replica { source, .. } if matches!(**source, crate::Error::Locked(_)))
+    }
+}
+
 /// A password in memory: never printed.
 #[derive(Clone)]
 pub struct Password(String);
@@ -152,7 +159,7 @@ impl Accounts {
                 hash,
                 info.replica.0 as i64,
                 info.account_seed as i64,
-                now_ms() as i64
+                crate::wallclock::now_ms() as i64
             ],
         )?;
         // Create the store now, so a fresh account already has INBOX and the special mailboxes.
@@ -164,7 +171,7 @@ impl Accounts {
         let hash = hash_password(password)?;
         let changed = self.conn.execute(
             "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3 WHERE user = ?1",
-            params![user, hash, now_ms() as i64],
+            params![user, hash, crate::wallclock::now_ms() as i64],
         )?;
         if changed == 0 {
             return Err(AccountError::NoSuchUser(user.to_string()));
@@ -366,12 +373,6 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountInfo> {
         replica: ReplicaId(r.get::<_, i64>(1)? as u64),
         account_seed: r.get::<_, i64>(2)? as u64,
     })
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn random_u64() -> Result<u64, AccountError> {

@@ -22,6 +22,7 @@ pub mod replica;
 pub mod schema;
 pub mod smtp;
 pub mod vv;
+pub mod wallclock;
 
 pub use error::{Error, Result};
 pub use flags::FlagOp;

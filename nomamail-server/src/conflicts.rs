@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use nomamail_core::accounts::{AccountError, Accounts};
-use nomamail_core::{Choice, Conflict, Durability, Error as EngineError, Replica};
+use nomamail_core::accounts::Accounts;
+use nomamail_core::{Choice, Conflict, Durability, Replica};
 use std::path::Path;
 
 #[derive(Subcommand)]
@@ -100,9 +100,7 @@ pub fn run(data_dir: &Path, command: ConflictsCommand) -> Result<()> {
             let parsed = parse_choice(&choice)?;
             match accounts.open_replica(&user, Durability::Full) {
                 Ok(mut replica) => replica.resolve(&id, parsed)?,
-                Err(AccountError::Replica { source, .. })
-                    if matches!(*source, EngineError::Locked(_)) =>
-                {
+                Err(e) if e.is_locked() => {
                     crate::admin::request(data_dir, &["resolve", &user, &id, &choice])?;
                 }
                 Err(e) => return Err(e.into()),

@@ -67,9 +67,7 @@ pub fn run(
                 }
             }
         }
-        Err(nomamail_core::accounts::AccountError::Replica { source, .. })
-            if matches!(*source, EngineError::Locked(_)) =>
-        {
+        Err(e) if e.is_locked() => {
             let running_at = std::fs::read_to_string(crate::run::lmtp_address_path(data_dir))
                 .ok()
                 .and_then(|text| text.trim().parse().ok());

@@ -7,8 +7,8 @@
 //! the admin socket), so clients see messages arrive.
 
 use anyhow::{Context, Result, bail};
-use nomamail_core::accounts::{AccountError, Accounts};
-use nomamail_core::{BlobHash, Durability, Error as EngineError, MailboxId, Replica};
+use nomamail_core::accounts::Accounts;
+use nomamail_core::{BlobHash, Durability, MailboxId, Replica};
 use std::collections::{HashMap, HashSet};
 use std::io::BufReader;
 use std::path::Path;
@@ -221,7 +221,7 @@ pub fn run(data_dir: &Path, user: &str, path: &Path, mailbox: Option<&str>) -> R
             })?;
             importer.tally
         }
-        Err(AccountError::Replica { source, .. }) if matches!(*source, EngineError::Locked(_)) => {
+        Err(e) if e.is_locked() => {
             let absolute = std::fs::canonicalize(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let absolute = absolute.to_string_lossy().into_owned();

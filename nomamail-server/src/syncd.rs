@@ -17,11 +17,7 @@ pub struct Timing {
     pub send_retry_ms: u64,
 }
 
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use nomamail_core::wallclock::now_ms;
 
 pub async fn filler(
     host: Arc<SyncHost>,

@@ -8,4 +8,5 @@ pub mod imap_server;
 pub mod relay;
 pub mod rng;
 pub mod sim;
+pub mod tls;
 pub mod wire;

@@ -4,51 +4,22 @@
 use futures::TryStreamExt;
 use nomamail_core::imap::ServerConfig;
 use nomamail_tests::imap_server::TestServer;
-use std::sync::Arc;
+use nomamail_tests::tls::{localhost, self_signed};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-};
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// A server with a fresh self-signed certificate for `localhost`, and a client connector
 /// that trusts exactly that certificate.
 fn tls_pair() -> (TestServer, tokio_rustls::TlsConnector) {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-    let cert = CertificateDer::from(made.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let server_tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .expect("server config");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).expect("trust the test certificate");
-    let client_tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let (server_tls, connector) = self_signed();
     let config = ServerConfig {
-        tls: Some(Arc::new(server_tls)),
+        tls: Some(server_tls),
         ..ServerConfig::default()
     };
-    let server = TestServer::start_with(&[("alice", "pw")], config);
     (
-        server,
-        tokio_rustls::TlsConnector::from(Arc::new(client_tls)),
+        TestServer::start_with(&[("alice", "pw")], config),
+        connector,
     )
-}
-
-fn localhost() -> ServerName<'static> {
-    ServerName::try_from("localhost").expect("name")
 }
 
 #[tokio::test]

@@ -10,14 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName,
-};
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 struct Listener {
     addr: SocketAddr,
@@ -27,23 +19,7 @@ struct Listener {
 }
 
 async fn start() -> Listener {
-    let made =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-    let cert = CertificateDer::from(made.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
-    let server_tls = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .expect("server config");
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).expect("trust the test certificate");
-    let client_tls = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let (server_tls, connector) = nomamail_tests::tls::self_signed();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut accounts = Accounts::open(dir.path()).expect("accounts");
     accounts.add("alice", &Password::new("pw")).expect("user");
@@ -55,7 +31,7 @@ async fn start() -> Listener {
         Vec::new(),
     ));
     let config = SmtpConfig {
-        tls: Some(Arc::new(server_tls)),
+        tls: Some(server_tls),
         ..SmtpConfig::default()
     };
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -66,7 +42,7 @@ async fn start() -> Listener {
     Listener {
         addr,
         stores,
-        connector: tokio_rustls::TlsConnector::from(Arc::new(client_tls)),
+        connector,
         _dir: dir,
     }
 }
@@ -110,10 +86,7 @@ async fn starttls_then_mail_inside_tls() {
     assert!(say(&mut plain, "STARTTLS").await[0].starts_with("220"));
     let tls = server
         .connector
-        .connect(
-            ServerName::try_from("localhost").expect("name"),
-            plain.into_inner(),
-        )
+        .connect(nomamail_tests::tls::localhost(), plain.into_inner())
         .await
         .expect("handshake");
     let mut tls = BufReader::new(tls);

@@ -37,7 +37,7 @@ pub struct Mailstore {
 
 /// A panic while holding a lock leaves the store as SQLite left it (each write is one
 /// transaction), so the lock stays usable.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

@@ -11,7 +11,8 @@ use super::state::{Peer, StateError, SyncState};
 use crate::accounts::{AccountError, Adopted};
 use crate::ids::ReplicaId;
 use crate::imap::Mailstores;
-use std::sync::{Arc, Mutex, MutexGuard};
+use crate::imap::mailstores::lock;
+use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Debug)]
 pub struct MailSyncConfig {
@@ -135,12 +136,6 @@ pub struct SyncHost {
     state: Mutex<SyncState>,
     stores: Arc<Mailstores>,
     config: MailSyncConfig,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The retransmission delay after `silence_ms` without word from the peer: the base delay,

@@ -69,7 +69,7 @@ impl LocalDelivery {
                 "sync mail is not taken on this server",
             ));
         };
-        match sync.receive(message, now_ms()) {
+        match sync.receive(message, crate::wallclock::now_ms()) {
             Ok(accepted) => {
                 tracing::info!(
                     peer = accepted.peer,
@@ -133,12 +133,6 @@ fn sanitize(text: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(255)
         .collect()
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Delivery for LocalDelivery {
