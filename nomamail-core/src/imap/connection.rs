@@ -25,6 +25,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 const READ_CHUNK: usize = 16 << 10;
 
+/// Asks the kernel to acknowledge what arrives next at once instead of delaying the ACK.
+///
+/// After `+ go ahead` a client sends the literal and then, in a separate write, the CRLF that
+/// ends the command (imaplib, Thunderbird and imapsync all do). With Nagle's algorithm on the
+/// client, that small CRLF waits until the literal is acknowledged, and a receiver that has
+/// nothing to answer yet delays its ACK by up to 40 ms: every APPEND then took 44 ms.
+/// Quick-ack mode sends the ACK at once, so the CRLF follows the literal immediately.
+pub struct QuickAck(Option<std::os::fd::OwnedFd>);
+
+impl QuickAck {
+    /// Holds a duplicate of the socket's descriptor (the same socket, so options set on it
+    /// apply to the connection); `none` where there is no TCP socket (tests on pipes).
+    pub fn of(stream: &tokio::net::TcpStream) -> QuickAck {
+        use std::os::fd::AsFd;
+        QuickAck(stream.as_fd().try_clone_to_owned().ok())
+    }
+
+    fn now(&self) {
+        if let Some(fd) = &self.0 {
+            // Only a latency hint: a socket that refuses it still works.
+            let _ = socket2::SockRef::from(fd).set_tcp_quickack(true);
+        }
+    }
+}
+
 enum Incoming {
     /// A complete message sits in the fragmentizer.
     Message,
@@ -51,11 +76,13 @@ pub struct Connection {
     /// Where socket reads land before the fragmentizer takes them.
     chunk: Box<[u8]>,
     stop: watch::Receiver<bool>,
+    acks: QuickAck,
 }
 
 /// Serves one client. With `implicit_tls`, the TLS handshake comes first (port 993 style).
 pub async fn run(
     io: Box<dyn Io>,
+    acks: QuickAck,
     peer: SocketAddr,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
@@ -88,6 +115,7 @@ pub async fn run(
         max_message,
         chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         stop,
+        acks,
     };
     // An error here is the client going away; there is no one left to tell.
     let _ = connection.serve().await;
@@ -396,6 +424,7 @@ impl Connection {
                         self.in_literal = true;
                         if mode == LiteralMode::Sync {
                             self.send(b"+ go ahead\r\n").await?;
+                            self.acks.now();
                         }
                     }
                 }
@@ -464,6 +493,26 @@ impl Connection {
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.io.write_all(bytes).await?;
         self.io.flush().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::QuickAck;
+
+    #[tokio::test]
+    async fn quick_ack_switches_the_connection_itself_into_quick_ack_mode() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (accepted, _client) = tokio::join!(listener.accept(), client);
+        let (server, _) = accepted.unwrap();
+        let sock = socket2::SockRef::from(&server);
+        sock.set_tcp_quickack(false).unwrap();
+        QuickAck::of(&server).now();
+        assert!(
+            sock.tcp_quickack().unwrap(),
+            "set through the duplicate descriptor"
+        );
     }
 }
 

@@ -87,6 +87,7 @@ pub async fn serve_listeners(
         };
         while sessions.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
+        let acks = connection::QuickAck::of(&stream);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             sessions.spawn(async move {
                 if !implicit_tls {
@@ -98,7 +99,7 @@ pub async fn serve_listeners(
         let shared = shared.clone();
         let stopped = stopped.clone();
         sessions.spawn(async move {
-            connection::run(Box::new(stream), peer, shared, stopped, implicit_tls).await;
+            connection::run(Box::new(stream), acks, peer, shared, stopped, implicit_tls).await;
             drop(slot);
         });
     }
