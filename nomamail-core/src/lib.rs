@@ -28,7 +28,7 @@ pub use error::{Error, Result};
 pub use flags::FlagOp;
 pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
 pub use replica::{
-    Appended, Choice, Conflict, ConflictKind, EntryInfo, INBOX_ID, MailboxInfo, PeerStatus,
-    Replica, ReplicaOptions, Report, StoreStats, SyncSettings,
+    Appended, Choice, Conflict, ConflictKind, EntryChange, EntryInfo, INBOX_ID, MailboxInfo,
+    PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats, SyncSettings,
 };
 pub use schema::Durability;

@@ -93,6 +93,15 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE INDEX entries_by_change ON entries(mailbox, modseq);
     ",
+    // 4: what changed anywhere since a modseq (a message moved out of a mailbox is found by
+    // its new row), and which forgotten tombstones were removed after it, so an IMAP view
+    // follows the changes instead of re-reading its mailbox. `purged_entries` is local and
+    // trimmed; below `meta.purge_log_floor` it no longer tells, and readers start afresh.
+    "
+    CREATE INDEX entries_by_modseq ON entries(modseq);
+    CREATE TABLE purged_entries (id BLOB PRIMARY KEY, modseq INTEGER NOT NULL);
+    CREATE INDEX purged_by_modseq ON purged_entries(modseq);
+    ",
 ];
 
 /// Durability of a committed transaction.

@@ -12,7 +12,6 @@ pub enum SetError {
 /// The sequence numbers (ascending, no repeats) that `set` names in `view`. Message numbers
 /// must exist; UIDs that name no message are simply skipped, as RFC 3501 asks.
 pub fn resolve(set: &SequenceSet, view: &SelectedView, by_uid: bool) -> Result<Vec<u32>, SetError> {
-    let mut picked = vec![false; view.len() as usize];
     let messages = view.messages();
     let largest = if by_uid {
         messages.last().map_or(0, |m| m.uid)
@@ -23,6 +22,9 @@ pub fn resolve(set: &SequenceSet, view: &SelectedView, by_uid: bool) -> Result<V
         SeqOrUid::Value(n) => n.get(),
         SeqOrUid::Asterisk => largest,
     };
+    // Ranges of sequence numbers, found by binary search: the cost follows the set and the
+    // answer, not the size of the mailbox.
+    let mut ranges: Vec<(u32, u32)> = Vec::with_capacity(set.0.as_ref().len());
     for sequence in set.0.as_ref() {
         let (low, high) = match sequence {
             Sequence::Single(v) => (value(v), value(v)),
@@ -34,21 +36,27 @@ pub fn resolve(set: &SequenceSet, view: &SelectedView, by_uid: bool) -> Result<V
         if by_uid {
             let start = messages.partition_point(|m| m.uid < low);
             let end = messages.partition_point(|m| m.uid <= high);
-            picked[start..end].iter_mut().for_each(|p| *p = true);
+            if start < end {
+                ranges.push((start as u32 + 1, end as u32));
+            }
         } else {
             if low == 0 || high > view.len() {
                 return Err(SetError::OutOfRange(high.max(low)));
             }
-            picked[low as usize - 1..high as usize]
-                .iter_mut()
-                .for_each(|p| *p = true);
+            ranges.push((low, high));
         }
     }
-    Ok(picked
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| **p)
-        .map(|(i, _)| i as u32 + 1)
+    ranges.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for (low, high) in ranges {
+        match merged.last_mut() {
+            Some((_, end)) if low <= end.saturating_add(1) => *end = (*end).max(high),
+            _ => merged.push((low, high)),
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .flat_map(|(low, high)| low..=high)
         .collect())
 }
 
@@ -62,6 +70,10 @@ mod tests {
         SelectedView::new(
             uids.iter()
                 .map(|&uid| Known {
+                    id: crate::ids::ItemId(crate::ids::Dot::new(
+                        crate::ids::ReplicaId(7),
+                        u64::from(uid),
+                    )),
                     uid,
                     flags: Vec::new(),
                     modseq: 1,

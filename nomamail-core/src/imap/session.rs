@@ -6,7 +6,7 @@ use super::commands;
 use super::config::ServerConfig;
 use super::mailstores::{Mailstore, Mailstores};
 use super::reply::{Outcome, Replies};
-use super::view::{Known, SelectedView, Update};
+use super::view::{Change, Known, SelectedView, Update};
 use super::wire;
 use crate::ids::MailboxId;
 use imap_types::command::{Command, CommandBody};
@@ -36,9 +36,9 @@ pub struct Selected {
     pub view: SelectedView,
     /// The store version the view was last brought up to.
     pub seen_version: u64,
-    /// Messages gone from the store are still in the view (a FETCH, STORE or SEARCH was
-    /// running); the next command that may send EXPUNGE must look again.
-    pub expunges_held_back: bool,
+    /// The store's highest modseq when the view last looked: the next look asks for the
+    /// changes after it.
+    pub seen_modseq: u64,
 }
 
 /// What a server shares with all its sessions.
@@ -244,16 +244,39 @@ impl Session {
             return;
         };
         let version = store.version();
-        if version == selected.seen_version && !selected.expunges_held_back {
+        let owed = allow_expunge && selected.view.holds_expunges();
+        if version == selected.seen_version && !owed {
             return;
         }
-        let Ok(now) = store.read(|r| r.entries(selected.mailbox)) else {
+        let mailbox = selected.mailbox;
+        let since = selected.seen_modseq;
+        let read = store.read(|r| {
+            let highest = r.highest_modseq();
+            let changes = match r.entry_changes_since(since)? {
+                Some(changes) => changes
+                    .into_iter()
+                    .map(|change| match change {
+                        crate::EntryChange::Live(entry) if entry.mailbox == mailbox => {
+                            Change::Present(known(entry))
+                        }
+                        crate::EntryChange::Live(entry) => Change::Absent(entry.id),
+                        crate::EntryChange::Gone(id) => Change::Absent(id),
+                    })
+                    .collect(),
+                // The change log no longer reaches back: compare with the whole mailbox.
+                None => {
+                    let now = r.entries(mailbox)?.into_iter().map(known).collect();
+                    selected.view.changes_to(now)
+                }
+            };
+            Ok::<_, crate::Error>((highest, changes))
+        });
+        let Ok((highest, changes)) = read else {
             return;
         };
-        let now: Vec<Known> = now.into_iter().map(known).collect();
-        let updates = selected.view.catch_up(&now, allow_expunge);
-        selected.expunges_held_back = selected.view.len() as usize != now.len();
+        let updates = selected.view.catch_up(changes, allow_expunge);
         selected.seen_version = version;
+        selected.seen_modseq = highest;
         // RFC 7162 §3.2.10: once QRESYNC is on, expunges are reported by UID, in one VANISHED.
         // The view lists every expunge before any other update.
         let mut vanished: Vec<u32> = updates
@@ -295,6 +318,7 @@ impl Session {
 
 pub fn known(entry: crate::EntryInfo) -> Known {
     Known {
+        id: entry.id,
         uid: entry.uid,
         flags: entry.flags,
         modseq: entry.modseq,

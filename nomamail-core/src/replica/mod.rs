@@ -25,7 +25,7 @@ use std::path::Path;
 
 pub use ops::Appended;
 pub use peers::PeerStatus;
-pub use read::{EntryInfo, MailboxInfo, StoreStats};
+pub use read::{EntryChange, EntryInfo, MailboxInfo, Placed, StoreStats};
 pub use resolve::{Choice, Conflict, ConflictKind};
 pub use sync::{Report, SyncSettings};
 

@@ -147,18 +147,23 @@ pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
 pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Result<()> {
     let peers = all(tx)?;
     let horizon = peers.iter().map(|(_, s)| s.acked).min().unwrap_or(tx.clock);
-    let doomed: Vec<(Vec<u8>, Vec<u8>)> = {
+    let doomed: Vec<(Vec<u8>, Vec<u8>, i64)> = {
         let mut stmt = tx.sql.prepare_cached(
-            "SELECT e.id, e.blob FROM entries e JOIN items i ON i.id = e.id
+            "SELECT e.id, e.blob, e.modseq FROM entries e JOIN items i ON i.id = e.id
                  WHERE e.removed = 1 AND e.modseq <= ?1 AND coalesce(i.origin, -1) != 0",
         )?;
-        stmt.query_map([horizon as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        stmt.query_map([horizon as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?
     };
     if doomed.is_empty() {
         return Ok(());
     }
-    for (id, blob) in &doomed {
+    for (id, blob, modseq) in &doomed {
+        // Readers that last looked before the removal must still learn of it.
+        tx.sql.execute(
+            "INSERT OR REPLACE INTO purged_entries (id, modseq) VALUES (?1, ?2)",
+            params![id, modseq],
+        )?;
         tx.sql.execute("DELETE FROM items WHERE id = ?1", [id])?;
         tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
         tx.sql
@@ -174,5 +179,32 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
         s.stale_below = s.stale_below.max(s.highest_generation_seen);
         save(tx, peer, &s)?;
     }
+    trim_purge_log(tx)
+}
+
+/// How many forgotten removals the purge log keeps for readers that fell behind.
+const PURGE_LOG_KEEP: i64 = 50_000;
+
+/// Drops the oldest entries of the purge log beyond `PURGE_LOG_KEEP`, raising the floor
+/// below which it no longer answers.
+fn trim_purge_log(tx: &mut Tx<'_>) -> Result<()> {
+    let cut: Option<i64> = tx
+        .sql
+        .query_row(
+            "SELECT modseq FROM purged_entries ORDER BY modseq DESC LIMIT 1 OFFSET ?1",
+            [PURGE_LOG_KEEP],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(cut) = cut else {
+        return Ok(());
+    };
+    tx.sql
+        .execute("DELETE FROM purged_entries WHERE modseq <= ?1", [cut])?;
+    tx.sql.execute(
+        "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+        [cut],
+    )?;
     Ok(())
 }

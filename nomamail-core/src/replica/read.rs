@@ -32,6 +32,23 @@ pub struct EntryInfo {
     pub modseq: u64,
 }
 
+/// Where an entry found by id stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placed {
+    Live,
+    /// Expunged (or never placed); the row is a tombstone until every peer has it.
+    Removed,
+}
+
+/// One entry's change since a modseq, as a reader following a mailbox needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EntryChange {
+    /// Live now, in `mailbox` at `uid` (perhaps not the mailbox the reader follows).
+    Live(EntryInfo),
+    /// Expunged, or forgotten after being expunged.
+    Gone(EntryId),
+}
+
 const MAILBOX_COLUMNS: &str =
     "id, shown_name, uidvalidity, uidnext, subscribed, special_use, modseq";
 const ENTRY_COLUMNS: &str =
@@ -153,6 +170,87 @@ impl Replica {
         let entry = self.entry(id)?.ok_or(Error::NoSuchEntry(id))?;
         super::blobs::read_range(&self.conn, entry.blob, offset, len)?
             .ok_or_else(|| Error::BlobMissing(format!("{:?}", entry.blob)))
+    }
+
+    /// The live messages of a mailbox with UIDs from `low` to `high`, in UID order.
+    pub fn entries_in_uid_range(
+        &self,
+        mailbox: MailboxId,
+        low: u32,
+        high: u32,
+    ) -> Result<Vec<EntryInfo>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries
+             WHERE mailbox = ?1 AND uid BETWEEN ?2 AND ?3 AND removed = 0 ORDER BY uid"
+        ))?;
+        let rows = stmt.query_map(params![mailbox.to_bytes(), low, high], entry_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.extend(row?);
+        }
+        Ok(out)
+    }
+
+    /// An entry wherever it is now: live in a mailbox, or expunged and not yet forgotten (then
+    /// `Placed::Removed`, with the last place it had, UID 0 if it never had one).
+    pub fn entry_anywhere(&self, id: EntryId) -> Result<Option<(EntryInfo, Placed)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, mailbox, coalesce(uid, 0), flags, size, internal_date, date_offset, blob,
+                    modseq, removed = 0 AND uid IS NOT NULL
+             FROM entries WHERE id = ?1",
+        )?;
+        let found = stmt
+            .query_row([id.to_bytes()], |r| {
+                let live: bool = r.get(9)?;
+                Ok(entry_row(r)?.map(|e| (e, if live { Placed::Live } else { Placed::Removed })))
+            })
+            .optional()?;
+        Ok(found.flatten())
+    }
+
+    /// Every entry whose state changed after `modseq`, wherever it is now, and the entries
+    /// forgotten since that had been removed after it; `None` when the purge log no longer
+    /// reaches back that far (read the mailbox afresh then).
+    pub fn entry_changes_since(&self, modseq: u64) -> Result<Option<Vec<EntryChange>>> {
+        let floor = super::meta_get(&self.conn, "purge_log_floor")?.unwrap_or(0);
+        if (modseq as i64) < floor {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, mailbox, coalesce(uid, 0), flags, size, internal_date, date_offset, blob,
+                    modseq, removed = 0 AND uid IS NOT NULL
+             FROM entries WHERE modseq > ?1 ORDER BY modseq",
+        )?;
+        let rows = stmt.query_map([modseq as i64], |r| {
+            let live: bool = r.get(9)?;
+            Ok(entry_row(r)?.map(|e| {
+                if live {
+                    EntryChange::Live(e)
+                } else {
+                    EntryChange::Gone(e.id)
+                }
+            }))
+        })?;
+        for row in rows {
+            out.extend(row?);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM purged_entries WHERE modseq > ?1")?;
+        let rows = stmt.query_map([modseq as i64], |r| r.get::<_, Vec<u8>>(0))?;
+        for row in rows {
+            if let Some(id) = ItemId::from_bytes(&row?) {
+                out.push(EntryChange::Gone(id));
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// A stored body by its hash, whichever entry refers to it (or none any more).
+    pub fn blob(&self, hash: BlobHash) -> Result<Vec<u8>> {
+        super::blobs::read_range(&self.conn, hash, 0, u64::MAX)?
+            .ok_or_else(|| Error::BlobMissing(format!("{hash:?}")))
     }
 
     pub fn has_blob(&self, hash: BlobHash) -> Result<bool> {

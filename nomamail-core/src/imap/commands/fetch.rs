@@ -1,7 +1,7 @@
 //! FETCH and UID FETCH (RFC 3501 §6.4.5), with CONDSTORE's MODSEQ and CHANGEDSINCE.
 //! Fetching a body section without PEEK sets `\Seen` first, so the FLAGS sent are current.
 
-use super::targets;
+use super::targets_held;
 use crate::EntryInfo;
 use crate::flags::FlagOp;
 use crate::imap::message::{self, envelope::envelope, structure::body_structure};
@@ -15,7 +15,6 @@ use imap_types::fetch::{
 };
 use imap_types::response::Data;
 use imap_types::sequence::SequenceSet;
-use std::collections::HashMap;
 use std::num::{NonZeroU32, NonZeroU64};
 
 pub fn run(
@@ -67,7 +66,7 @@ pub fn run(
         Ok(selected) => selected,
         Err(outcome) => return outcome,
     };
-    let mut messages = match targets(&store, selected, &set, by_uid) {
+    let mut messages = match targets_held(&store, selected, &set, by_uid) {
         Ok(messages) => messages,
         Err(outcome) => return outcome,
     };
@@ -94,7 +93,7 @@ pub fn run(
     }
     if let Some(since) = changed_since {
         let since = store.local_modseq(since);
-        messages.retain(|(_, e)| e.modseq > since);
+        messages.retain(|(_, e, _)| e.modseq > since);
     }
     let sets_seen = !selected.read_only
         && names.iter().any(|n| {
@@ -109,24 +108,24 @@ pub fn run(
     if sets_seen {
         let unseen: Vec<_> = messages
             .iter()
-            .filter(|(_, e)| !e.flags.iter().any(|f| f == "\\Seen"))
-            .map(|(_, e)| e.id)
+            .filter(|(_, e, placed)| {
+                *placed == crate::Placed::Live && !e.flags.iter().any(|f| f == "\\Seen")
+            })
+            .map(|(_, e, _)| e.id)
             .collect();
         if !unseen.is_empty() {
-            let mailbox = selected.mailbox;
             let marked = store.write(|r| {
                 r.store_flags(&unseen, FlagOp::Add, &["\\Seen".to_string()])?;
-                r.entries(mailbox)
+                super::current_entries(r, &unseen)
             });
             match marked {
                 Ok(now) => {
-                    let now: HashMap<_, _> = now.into_iter().map(|e| (e.id, e)).collect();
-                    for (_, entry) in messages.iter_mut() {
-                        if let Some(fresh) = now.get(&entry.id) {
-                            if unseen.contains(&entry.id) {
-                                newly_seen.push(entry.id);
-                                selected.view.note(fresh.uid, &fresh.flags, fresh.modseq);
-                            }
+                    let unseen: std::collections::HashSet<_> = unseen.into_iter().collect();
+                    for (_, entry, _) in messages.iter_mut() {
+                        let fresh = now.get(&entry.id).filter(|f| f.uid == entry.uid);
+                        if let Some(fresh) = fresh.filter(|_| unseen.contains(&entry.id)) {
+                            newly_seen.push(entry.id);
+                            selected.view.note(fresh.uid, &fresh.flags, fresh.modseq);
                             *entry = fresh.clone();
                         }
                     }
@@ -161,9 +160,9 @@ pub fn run(
         )
     });
     let mut unavailable = 0;
-    for (seq, entry) in &messages {
+    for (seq, entry, _) in &messages {
         let raw = if needs_body {
-            match store.read(|r| r.message(entry.id)) {
+            match store.read(|r| r.blob(entry.blob)) {
                 Ok(raw) => Some(raw),
                 Err(crate::Error::BlobMissing(_)) => {
                     unavailable += 1;

@@ -71,8 +71,9 @@ pub fn selected(session: &mut Session) -> Result<(Arc<Mailstore>, &mut Selected)
     }
 }
 
-/// The messages a sequence set names, as (sequence number, current entry), ascending.
-/// Messages the client still sees but that are gone from the store are left out.
+/// The messages a sequence set names that are still in the mailbox, as (sequence number,
+/// current entry), ascending. Messages the client still sees but that have left are left out:
+/// what STORE, COPY, MOVE and UID EXPUNGE act on.
 pub fn targets(
     store: &Mailstore,
     selected: &Selected,
@@ -81,26 +82,91 @@ pub fn targets(
 ) -> Result<Vec<(u32, crate::EntryInfo)>, Outcome> {
     let seqs = super::seqset::resolve(set, &selected.view, by_uid)
         .map_err(|_| Outcome::bad("no such message sequence number"))?;
+    Ok(entries_at(store, selected, seqs)?
+        .into_iter()
+        .filter(|(_, _, placed)| *placed == crate::Placed::Live)
+        .map(|(seq, entry, _)| (seq, entry))
+        .collect())
+}
+
+/// As `targets`, with the messages the client still sees after they left the mailbox (no
+/// EXPUNGE sent yet): those stay fetchable and searchable with the data they had, under the
+/// UID the client knows (RFC 3501 §7.4.1). Only a message already forgotten is missing.
+pub fn targets_held(
+    store: &Mailstore,
+    selected: &Selected,
+    set: &imap_types::sequence::SequenceSet,
+    by_uid: bool,
+) -> Result<Vec<(u32, crate::EntryInfo, crate::Placed)>, Outcome> {
+    let seqs = super::seqset::resolve(set, &selected.view, by_uid)
+        .map_err(|_| Outcome::bad("no such message sequence number"))?;
     entries_at(store, selected, seqs)
 }
 
-/// The current entries behind the given sequence numbers of the view, skipping messages
-/// that are gone from the store.
+/// The entries behind sequence numbers of the view (ascending), each with the UID the client
+/// knows it by. Costs what the set costs: a dense set reads its UID range in one pass, a
+/// sparse one looks its messages up one by one.
 pub fn entries_at(
     store: &Mailstore,
     selected: &Selected,
-    seqs: impl IntoIterator<Item = u32>,
-) -> Result<Vec<(u32, crate::EntryInfo)>, Outcome> {
-    let entries = store
-        .read(|r| r.entries(selected.mailbox))
-        .map_err(Outcome::from)?;
-    let mut out = Vec::new();
-    for seq in seqs {
-        let Some(uid) = selected.view.uid_of(seq) else {
-            continue;
-        };
-        if let Ok(at) = entries.binary_search_by_key(&uid, |e| e.uid) {
-            out.push((seq, entries[at].clone()));
+    seqs: Vec<u32>,
+) -> Result<Vec<(u32, crate::EntryInfo, crate::Placed)>, Outcome> {
+    let view = &selected.view;
+    let wanted: Vec<(u32, &super::view::Known)> = seqs
+        .into_iter()
+        .filter_map(|seq| view.at(seq).map(|m| (seq, m)))
+        .collect();
+    let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
+        return Ok(Vec::new());
+    };
+    let span = (last.0 - first.0) as usize + 1;
+    let mailbox = selected.mailbox;
+    let (low, high) = (first.1.uid, last.1.uid);
+    store
+        .read(|r| {
+            let mut ranged: std::collections::HashMap<crate::EntryId, crate::EntryInfo> =
+                if wanted.len() * 4 >= span && wanted.len() > 8 {
+                    r.entries_in_uid_range(mailbox, low, high)?
+                        .into_iter()
+                        .map(|e| (e.id, e))
+                        .collect()
+                } else {
+                    Default::default()
+                };
+            let mut out = Vec::with_capacity(wanted.len());
+            for (seq, known) in wanted {
+                let found = match ranged.remove(&known.id) {
+                    Some(entry) if entry.uid == known.uid && !view.is_gone(known.uid) => {
+                        Some((entry, crate::Placed::Live))
+                    }
+                    _ => r.entry_anywhere(known.id)?,
+                };
+                let Some((mut entry, mut placed)) = found else {
+                    continue;
+                };
+                // Moved, renumbered or expunged since the client was told: to this session it
+                // is still the message it knows, under its old UID, until EXPUNGE is sent.
+                if entry.mailbox != mailbox || entry.uid != known.uid {
+                    placed = crate::Placed::Removed;
+                    entry.uid = known.uid;
+                    entry.mailbox = mailbox;
+                }
+                out.push((seq, entry, placed));
+            }
+            Ok::<_, crate::Error>(out)
+        })
+        .map_err(Outcome::from)
+}
+
+/// The entries `ids` as they are now (those still anywhere), keyed by id.
+pub fn current_entries(
+    replica: &crate::Replica,
+    ids: &[crate::EntryId],
+) -> crate::Result<std::collections::HashMap<crate::EntryId, crate::EntryInfo>> {
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    for id in ids {
+        if let Some((entry, crate::Placed::Live)) = replica.entry_anywhere(*id)? {
+            out.insert(*id, entry);
         }
     }
     Ok(out)

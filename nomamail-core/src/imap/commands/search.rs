@@ -51,16 +51,16 @@ pub fn run(
         Ok(selected) => selected,
         Err(outcome) => return outcome,
     };
-    let messages = match entries_at(&store, selected, 1..=selected.view.len()) {
+    let messages = match entries_at(&store, selected, (1..=selected.view.len()).collect()) {
         Ok(messages) => messages,
         Err(outcome) => return outcome,
     };
     let needs_body = reads_content(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
-    for (seq, entry) in &messages {
+    for (seq, entry, _) in &messages {
         let raw = if needs_body {
-            store.read(|r| r.message(entry.id)).ok()
+            store.read(|r| r.blob(entry.blob)).ok()
         } else {
             None
         };

@@ -136,7 +136,7 @@ pub fn run(
             read_only,
             view: SelectedView::new(entries.into_iter().map(known).collect()),
             seen_version: version,
-            expunges_held_back: false,
+            seen_modseq: highest_modseq,
         },
     };
     if read_only {

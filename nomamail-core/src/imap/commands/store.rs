@@ -8,7 +8,6 @@ use imap_types::command::StoreModifier;
 use imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_types::response::Code;
 use imap_types::sequence::SequenceSet;
-use std::collections::HashMap;
 
 #[allow(clippy::too_many_arguments)]
 pub fn run(
@@ -53,16 +52,14 @@ pub fn run(
         .into_iter()
         .partition(|(_, e)| unchanged_since.is_none_or(|m| e.modseq <= store.local_modseq(m)));
     let ids: Vec<_> = allowed.iter().map(|(_, e)| e.id).collect();
-    let mailbox = selected.mailbox;
     let changed = store.write(|r| {
         r.store_flags(&ids, op, &flags)?;
-        r.entries(mailbox)
+        super::current_entries(r, &ids)
     });
     let after = match changed {
         Ok(after) => after,
         Err(error) => return error.into(),
     };
-    let after: HashMap<_, _> = after.into_iter().map(|e| (e.id, e)).collect();
     for (seq, before) in &allowed {
         let Some(now) = after.get(&before.id) else {
             continue;
