@@ -21,6 +21,7 @@ pub mod reg;
 pub mod replica;
 pub mod schema;
 pub mod smtp;
+pub mod summary;
 pub mod vv;
 pub mod wallclock;
 

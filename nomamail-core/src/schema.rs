@@ -102,6 +102,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE purged_entries (id BLOB PRIMARY KEY, modseq INTEGER NOT NULL);
     CREATE INDEX purged_by_modseq ON purged_entries(modseq);
     ",
+    // 5: message summaries (see `summary`), one per body, computed when the body is stored;
+    // bodies stored before this version get theirs when the store is next opened.
+    "
+    CREATE TABLE summaries (
+        blob BLOB PRIMARY KEY,
+        version INTEGER NOT NULL,
+        summary BLOB NOT NULL
+    );
+    ",
+    // 6: \Recent (RFC 3501 §2.3.2) is this replica's own, never replicated: per mailbox, the
+    // highest UID some session has already been shown as recent. Mail already here when this
+    // version came is not recent.
+    "
+    CREATE TABLE recent_horizons (mailbox BLOB PRIMARY KEY, uid INTEGER NOT NULL);
+    INSERT INTO recent_horizons (mailbox, uid) SELECT id, max(uidnext - 1, 0) FROM mailboxes;
+    ",
 ];
 
 /// Durability of a committed transaction.

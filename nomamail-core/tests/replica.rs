@@ -729,3 +729,42 @@ fn a_bare_acknowledgement_waits_for_data_or_the_ack_delay() {
     assert_eq!(b.peers().unwrap()[0].unacknowledged, 0);
     assert_eq!(listing(&a, "INBOX"), listing(&b, "INBOX"));
 }
+
+#[test]
+fn summaries_come_with_bodies_and_an_older_store_gets_them_on_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let mut opts = ReplicaOptions::new(ReplicaId(1), SEED);
+    opts.durability = Durability::Process;
+    let mut a = Replica::open(&path, opts.clone()).unwrap();
+    let appended = a.append(INBOX_ID, &msg("kept"), &[], 0, 0).unwrap();
+    let entry = a.entries(INBOX_ID).unwrap()[0].clone();
+    assert_eq!(appended.uid, entry.uid);
+    let summary = a
+        .summary(entry.blob)
+        .unwrap()
+        .expect("a summary with the body");
+    assert_eq!(summary.fields.subject, "kept");
+    drop(a);
+    // As a store from before summaries: the table is there, empty.
+    let sql = rusqlite::Connection::open(&path).unwrap();
+    sql.execute("DELETE FROM summaries", []).unwrap();
+    drop(sql);
+    let a = Replica::open(&path, opts).unwrap();
+    drop(a);
+    let sql = rusqlite::Connection::open(&path).unwrap();
+    let stored: i64 = sql
+        .query_row("SELECT count(*) FROM summaries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "computed when the store was opened");
+}
+
+#[test]
+fn a_body_arriving_from_a_peer_gets_the_same_summary() {
+    let (mut a, mut b) = pair();
+    a.append(INBOX_ID, &msg("travels"), &[], 0, 0).unwrap();
+    sync(&mut a, &mut b);
+    let blob = b.entries(INBOX_ID).unwrap()[0].blob;
+    assert_eq!(a.summary(blob).unwrap(), b.summary(blob).unwrap());
+    assert!(b.summary(blob).unwrap().is_some());
+}

@@ -4,6 +4,7 @@
 
 pub mod corpus;
 pub mod daemon;
+pub mod dovecot;
 pub mod imap_server;
 pub mod relay;
 pub mod rng;

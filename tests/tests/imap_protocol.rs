@@ -72,3 +72,185 @@ fn a_message_moved_away_elsewhere_is_expunged_here_and_arrives_there() {
     let data = two.ok("FETCH 1 (BODY.PEEK[TEXT])");
     assert!(data.contains("aaa"), "{data}");
 }
+
+fn append_raw(wire: &mut Wire, message: &str) {
+    wire.ok(&format!("APPEND INBOX {{{}+}}\r\n{message}", message.len()));
+}
+
+#[test]
+fn search_reads_attached_messages_and_decoded_headers_only() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    append_raw(
+        &mut wire,
+        "From: a@example.org\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= aus Bonn\r\n\
+         Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n\
+         Content-Type: text/plain\r\n\r\nsee attached\r\n--x\r\n\
+         Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\nSubject: old\r\n\r\n\
+         the quarterly invoice is inside\r\n--x--\r\n",
+    );
+    append_raw(
+        &mut wire,
+        "From: c@example.org\r\nSubject: plain\r\nMessage-ID: <m2@example.org>\r\n\r\nnothing here\r\n",
+    );
+    wire.ok("SELECT INBOX");
+    let found = wire.ok("SEARCH BODY invoice");
+    assert!(found.contains("* SEARCH 1\r\n"), "{found}");
+    let found = wire.ok("SEARCH TEXT quarterly");
+    assert!(found.contains("* SEARCH 1\r\n"), "{found}");
+    let found = wire.ok("SEARCH CHARSET UTF-8 SUBJECT {7+}\r\ngrüße");
+    assert!(
+        found.contains("* SEARCH 1\r\n"),
+        "decoded, without case: {found}"
+    );
+    let found = wire.ok("SEARCH SUBJECT \"=?utf-8?q\"");
+    assert!(
+        found.contains("* SEARCH\r\n"),
+        "the raw form is not what people read: {found}"
+    );
+    let found = wire.ok("SEARCH HEADER Message-ID \"<m2@example.org>\"");
+    assert!(found.contains("* SEARCH 2\r\n"), "{found}");
+}
+
+#[test]
+fn envelope_and_structure_come_from_the_summary_for_nested_messages() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    append_raw(
+        &mut wire,
+        "From: a@example.org\r\nTo: team: Ann <ann@example.org>;\r\nSubject: fwd\r\n\
+         Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\n\
+         Content-Type: text/plain\r\n\r\nhi\r\n--x\r\n\
+         Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\nSubject: inner\r\n\r\n\
+         inner text\r\n--x--\r\n",
+    );
+    wire.ok("SELECT INBOX");
+    let data = wire.ok("FETCH 1 (ENVELOPE)");
+    assert!(
+        data.contains(
+            "((NIL NIL \"team\" NIL)(\"Ann\" NIL \"ann\" \"example.org\")(NIL NIL NIL NIL))"
+        ),
+        "{data}"
+    );
+    let data = wire
+        .ok("FETCH 1 (BODY.PEEK[2.TEXT] BODY.PEEK[2.HEADER.FIELDS (SUBJECT)] BODY.PEEK[2.MIME])");
+    assert!(data.contains("inner text"), "{data}");
+    assert!(data.contains("Subject: inner\r\n\r\n"), "{data}");
+    assert!(
+        data.contains("Content-Type: message/rfc822\r\n\r\n"),
+        "{data}"
+    );
+}
+
+#[test]
+fn recent_belongs_to_the_first_session_that_selects_after_arrival() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut writer = session(&server);
+    writer.append_message("INBOX", "one", "1");
+    writer.append_message("INBOX", "two", "2");
+    let status = writer.ok("STATUS INBOX (RECENT MESSAGES)");
+    assert!(status.contains("RECENT 2"), "{status}");
+
+    let mut peeker = session(&server);
+    let examined = peeker.ok("EXAMINE INBOX");
+    assert!(
+        examined.contains("* 2 RECENT"),
+        "EXAMINE sees them: {examined}"
+    );
+
+    let mut first = session(&server);
+    let selected = first.ok("SELECT INBOX");
+    assert!(selected.contains("* 2 RECENT"), "{selected}");
+    let flags = first.ok("FETCH 1:* (FLAGS)");
+    assert!(flags.matches("\\Recent").count() == 2, "{flags}");
+    let found = first.ok("SEARCH RECENT");
+    assert!(found.contains("* SEARCH 1 2"), "{found}");
+    let found = first.ok("SEARCH NEW");
+    assert!(found.contains("* SEARCH 1 2"), "{found}");
+
+    let mut second = session(&server);
+    let selected = second.ok("SELECT INBOX");
+    assert!(
+        selected.contains("* 0 RECENT"),
+        "claimed by the first: {selected}"
+    );
+    let found = second.ok("SEARCH OLD");
+    assert!(found.contains("* SEARCH 1 2"), "{found}");
+    let flags = second.ok("FETCH 1:* (FLAGS)");
+    assert!(!flags.contains("\\Recent"), "{flags}");
+
+    // New mail while both are selected: recent to the first that hears of it.
+    writer.append_message("INBOX", "three", "3");
+    let noop = second.ok("NOOP");
+    assert!(
+        noop.contains("* 3 EXISTS") && noop.contains("* 1 RECENT"),
+        "{noop}"
+    );
+    let noop = first.ok("NOOP");
+    assert!(noop.contains("* 3 EXISTS"), "{noop}");
+    assert!(noop.contains("* 2 RECENT"), "only its own two: {noop}");
+    let status = writer.ok("STATUS INBOX (RECENT)");
+    assert!(status.contains("RECENT 0"), "{status}");
+}
+
+#[test]
+fn a_new_keyword_is_announced_in_flags_before_a_fetch_shows_it() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    let mut two = session(&server);
+    one.append_message("INBOX", "one", "1");
+    one.ok("SELECT INBOX");
+    two.ok("SELECT INBOX");
+    let stored = two.ok("STORE 1 +FLAGS ($Project)");
+    let flags_at = stored.find("* FLAGS (").expect(&stored);
+    assert!(stored[flags_at..].find("$Project").is_some(), "{stored}");
+    assert!(flags_at < stored.find("FETCH").expect("fetch"), "{stored}");
+    assert!(stored.contains("PERMANENTFLAGS ("), "{stored}");
+    // The other session hears of the keyword before the flag change that carries it.
+    let noop = one.ok("NOOP");
+    let flags_at = noop.find("* FLAGS (").expect(&noop);
+    assert!(flags_at < noop.find("FETCH").expect("fetch"), "{noop}");
+    // Once announced, not again.
+    let again = one.ok("FETCH 1 (FLAGS)");
+    assert!(!again.contains("* FLAGS"), "{again}");
+}
+
+#[test]
+fn lsub_lists_a_hidden_parent_as_noselect_and_forgets_unsubscribed_names() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    wire.ok("CREATE Projects/Alpha");
+    wire.ok("UNSUBSCRIBE Projects");
+    wire.ok("SUBSCRIBE Projects/Alpha");
+    let listed = wire.ok("LSUB \"\" %");
+    assert!(
+        listed.contains("* LSUB (\\Noselect) \"/\" Projects\r\n"),
+        "{listed}"
+    );
+    assert!(!listed.contains("Projects/Alpha"), "{listed}");
+    let listed = wire.ok("LSUB \"\" *");
+    assert!(listed.contains("Projects/Alpha"), "{listed}");
+    assert!(
+        !listed.contains("\" Projects\r\n"),
+        "nothing hidden under *: {listed}"
+    );
+    wire.ok("UNSUBSCRIBE Projects/Alpha");
+    let listed = wire.ok("LSUB \"\" *");
+    assert!(!listed.contains("Projects"), "{listed}");
+}
+
+#[test]
+fn names_that_are_not_modified_utf7_get_no_or_nothing_never_bad_or_a_hangup() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    let (_, status) = wire.command(b"SELECT &'").expect("answer");
+    assert!(status.contains(" NO "), "{status}");
+    let (data, status) = wire.command(b"LIST \"\" \"&'\"").expect("answer");
+    assert!(status.contains(" OK"), "{status}");
+    assert!(!String::from_utf8_lossy(&data).contains("* LIST"));
+    let (_, status) = wire.command(b"LIST \"\" &'*").expect("answer");
+    assert!(!status.contains(" BAD"), "{status}");
+    let (_, status) = wire.command(b"CREATE &Jjo").expect("answer");
+    assert!(status.contains(" NO "), "{status}");
+    wire.ok("NOOP");
+}

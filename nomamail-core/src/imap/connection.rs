@@ -496,6 +496,13 @@ impl Connection {
     }
 }
 
+fn error_text<C: imap_codec::decode::Decoder>(error: &DecodeMessageError<'_, C>) -> &'static str {
+    match error {
+        DecodeMessageError::MessageTooLong { .. } => "command too long",
+        _ => "could not parse the command",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::QuickAck;
@@ -513,12 +520,5 @@ mod tests {
             sock.tcp_quickack().unwrap(),
             "set through the duplicate descriptor"
         );
-    }
-}
-
-fn error_text<C: imap_codec::decode::Decoder>(error: &DecodeMessageError<'_, C>) -> &'static str {
-    match error {
-        DecodeMessageError::MessageTooLong { .. } => "command too long",
-        _ => "could not parse the command",
     }
 }

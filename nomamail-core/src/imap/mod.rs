@@ -12,6 +12,7 @@ pub mod mailstores;
 pub mod message;
 pub mod modseq;
 pub mod mutf7;
+pub mod recent;
 pub mod reply;
 pub mod seqset;
 pub mod server;

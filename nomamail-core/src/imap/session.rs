@@ -39,6 +39,61 @@ pub struct Selected {
     /// The store's highest modseq when the view last looked: the next look asks for the
     /// changes after it.
     pub seen_modseq: u64,
+    /// Keywords the client has been told of in FLAGS; a FETCH may show no other.
+    pub announced: std::collections::BTreeSet<String>,
+    /// The messages this session holds as `\Recent`.
+    pub recent: super::recent::Recent,
+}
+
+impl Selected {
+    /// Takes the messages up to `upto` as recent for this session (SELECT), or, read-only
+    /// (EXAMINE), looks at what no session has claimed yet without claiming it.
+    pub fn take_recent(&mut self, store: &Mailstore, upto: u32) {
+        let mailbox = self.mailbox;
+        let horizon = if self.read_only {
+            store.read(|r| r.recent_horizon(mailbox))
+        } else {
+            store.read(|r| r.claim_recent(mailbox, upto))
+        };
+        if let Ok(horizon) = horizon {
+            self.recent.add(horizon.saturating_add(1), upto);
+        }
+    }
+
+    /// Before flags go out: if they hold keywords the client was not told of, send the
+    /// mailbox's FLAGS and PERMANENTFLAGS again first (RFC 3501 §7.2.6).
+    pub fn announce<'a>(&mut self, out: &mut Replies, flags: impl IntoIterator<Item = &'a String>) {
+        let mut new = false;
+        for flag in flags {
+            if !flag.starts_with('\\') && !self.announced.contains(flag) {
+                self.announced.insert(flag.clone());
+                new = true;
+            }
+        }
+        if new {
+            mailbox_flags(out, &self.announced);
+        }
+    }
+}
+
+/// `* FLAGS (...)` and `* OK [PERMANENTFLAGS (...)]` for these keywords.
+pub fn mailbox_flags(out: &mut Replies, keywords: &std::collections::BTreeSet<String>) {
+    use imap_types::flag::{Flag, FlagPerm};
+    let mut flags = vec![
+        Flag::Answered,
+        Flag::Flagged,
+        Flag::Deleted,
+        Flag::Seen,
+        Flag::Draft,
+    ];
+    flags.extend(keywords.iter().filter_map(|k| wire::flag(k)));
+    out.data(Data::Flags(flags.clone()));
+    let mut permanent: Vec<FlagPerm> = flags.into_iter().map(FlagPerm::Flag).collect();
+    permanent.push(FlagPerm::Asterisk);
+    out.untagged_ok(
+        Some(imap_types::response::Code::PermanentFlags(permanent)),
+        "flags are kept",
+    );
 }
 
 /// What a server shares with all its sessions.
@@ -274,6 +329,7 @@ impl Session {
         let Ok((highest, changes)) = read else {
             return;
         };
+        let highest_before = selected.view.messages().last().map_or(0, |m| m.uid);
         let updates = selected.view.catch_up(changes, allow_expunge);
         selected.seen_version = version;
         selected.seen_modseq = highest;
@@ -301,15 +357,32 @@ impl Session {
                         out.data(data);
                     }
                 }
-                Update::Exists(n) => out.data(Data::Exists(n)),
+                Update::Exists(n) => {
+                    // The client will fetch the new messages' flags: tell it their keywords.
+                    let arrived: Vec<String> = selected
+                        .view
+                        .messages()
+                        .iter()
+                        .rev()
+                        .take_while(|m| m.uid > highest_before)
+                        .flat_map(|m| m.flags.iter().cloned())
+                        .collect();
+                    selected.announce(out, &arrived);
+                    out.data(Data::Exists(n));
+                    let upto = selected.view.messages().last().map_or(0, |m| m.uid);
+                    selected.take_recent(store, upto);
+                    out.data(Data::Recent(selected.recent.count(&selected.view)));
+                }
                 Update::Flags { seq, uid, flags } => {
+                    selected.announce(out, &flags);
                     let modseq = selected
                         .view
                         .messages()
                         .get(seq as usize - 1)
                         .map_or(0, |m| m.modseq);
                     let modseq = store.wire_modseq(modseq);
-                    flags_fetch(out, seq, uid, &flags, condstore.then_some(modseq));
+                    let recent = selected.recent.contains(uid);
+                    flags_fetch(out, seq, uid, &flags, recent, condstore.then_some(modseq));
                 }
             }
         }
@@ -326,13 +399,20 @@ pub fn known(entry: crate::EntryInfo) -> Known {
 }
 
 /// `* seq FETCH (UID uid FLAGS (...) [MODSEQ (m)])`.
-pub fn flags_fetch(out: &mut Replies, seq: u32, uid: u32, flags: &[String], modseq: Option<u64>) {
+pub fn flags_fetch(
+    out: &mut Replies,
+    seq: u32,
+    uid: u32,
+    flags: &[String],
+    recent: bool,
+    modseq: Option<u64>,
+) {
     let (Some(seq), Some(uid)) = (NonZeroU32::new(seq), NonZeroU32::new(uid)) else {
         return;
     };
     let mut items = vec![
         MessageDataItem::Uid(uid),
-        MessageDataItem::Flags(wire::fetch_flags(flags)),
+        MessageDataItem::Flags(wire::fetch_flags(flags, recent)),
     ];
     if let Some(modseq) = modseq.and_then(std::num::NonZeroU64::new) {
         items.push(MessageDataItem::ModSeq(modseq));

@@ -53,12 +53,16 @@ pub fn flag(name: &str) -> Option<Flag<'static>> {
         .map(IntoBoundedStatic::into_static)
 }
 
-pub fn fetch_flags(names: &[String]) -> Vec<FlagFetch<'static>> {
-    names
+pub fn fetch_flags(names: &[String], recent: bool) -> Vec<FlagFetch<'static>> {
+    let mut flags: Vec<FlagFetch<'static>> = names
         .iter()
         .filter_map(|n| flag(n))
         .map(FlagFetch::Flag)
-        .collect()
+        .collect();
+    if recent {
+        flags.push(FlagFetch::Recent);
+    }
+    flags
 }
 
 /// An internal date as seconds since the epoch and the zone it was given in.

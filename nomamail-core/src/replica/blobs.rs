@@ -10,12 +10,60 @@ use rusqlite::{OptionalExtension, params};
 
 pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
     let hash = BlobHash::of(bytes);
-    tx.sql.execute(
+    let added = tx.sql.execute(
         "INSERT OR IGNORE INTO blobs (hash, data) VALUES (?1, ?2)",
         params![hash.0, bytes],
     )?;
+    if added > 0 {
+        summarize(&tx.sql, hash, bytes)?;
+    }
     forget_partial(tx, hash)?;
     Ok(hash)
+}
+
+/// Stores the summary of a body just stored; every body has one from then on.
+pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]) -> Result<()> {
+    let summary = crate::summary::Summary::of(bytes);
+    sql.prepare_cached(
+        "INSERT OR REPLACE INTO summaries (blob, version, summary) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![
+        hash.0,
+        crate::summary::SUMMARY_VERSION,
+        summary.encode()
+    ])?;
+    Ok(())
+}
+
+/// Bodies without a current summary (stored before summaries existed, or under another
+/// summary version) get one, a batch per transaction so a large store is not one huge commit.
+pub(super) fn summarize_missing(conn: &mut rusqlite::Connection) -> Result<u64> {
+    let mut done = 0;
+    loop {
+        let tx = conn.transaction()?;
+        let batch: Vec<Vec<u8>> = {
+            let mut stmt = tx.prepare(
+                "SELECT hash FROM blobs WHERE hash NOT IN
+                 (SELECT blob FROM summaries WHERE version = ?1) LIMIT 500",
+            )?;
+            stmt.query_map([crate::summary::SUMMARY_VERSION], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?
+        };
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        for hash in &batch {
+            let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
+                continue;
+            };
+            let hash = BlobHash(hash);
+            if let Some(bytes) = read_range(&tx, hash, 0, u64::MAX)? {
+                summarize(&tx, hash, &bytes)?;
+                done += 1;
+            }
+        }
+        tx.commit()?;
+    }
 }
 
 pub(super) fn has(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
@@ -154,6 +202,7 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
         "INSERT INTO blobs (hash, data) VALUES (?1, ?2)",
         params![chunk.hash.0, data],
     )?;
+    summarize(&tx.sql, chunk.hash, &data)?;
     tx.sql
         .execute("DELETE FROM missing_blobs WHERE hash = ?1", [chunk.hash.0])?;
     Ok(ChunkOutcome::Completed)
@@ -258,6 +307,8 @@ pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()>
     for hash in doomed {
         tx.sql
             .execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
+        tx.sql
+            .execute("DELETE FROM summaries WHERE blob = ?1", [&hash])?;
         tx.sql
             .execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
         tx.sql

@@ -179,32 +179,42 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
         s.stale_below = s.stale_below.max(s.highest_generation_seen);
         save(tx, peer, &s)?;
     }
-    trim_purge_log(tx)
+    trim_purge_log(tx, doomed.len() as i64)
 }
 
 /// How many forgotten removals the purge log keeps for readers that fell behind.
 const PURGE_LOG_KEEP: i64 = 50_000;
 
-/// Drops the oldest entries of the purge log beyond `PURGE_LOG_KEEP`, raising the floor
-/// below which it no longer answers.
-fn trim_purge_log(tx: &mut Tx<'_>) -> Result<()> {
-    let cut: Option<i64> = tx
-        .sql
-        .query_row(
-            "SELECT modseq FROM purged_entries ORDER BY modseq DESC LIMIT 1 OFFSET ?1",
-            [PURGE_LOG_KEEP],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(cut) = cut else {
-        return Ok(());
-    };
-    tx.sql
-        .execute("DELETE FROM purged_entries WHERE modseq <= ?1", [cut])?;
+/// Keeps the purge log near `PURGE_LOG_KEEP` entries, raising the floor below which it no
+/// longer answers. The size is counted in `meta`, and trimmed in batches once it is half as
+/// large again, so a purge costs the same however long the log is.
+fn trim_purge_log(tx: &mut Tx<'_>, added: i64) -> Result<()> {
+    let count = super::meta_get(&tx.sql, "purge_log_count")?.unwrap_or(0) + added;
+    let mut kept = count;
+    if count > PURGE_LOG_KEEP + PURGE_LOG_KEEP / 2 {
+        let cut: Option<i64> = tx
+            .sql
+            .query_row(
+                "SELECT modseq FROM purged_entries ORDER BY modseq DESC LIMIT 1 OFFSET ?1",
+                [PURGE_LOG_KEEP],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(cut) = cut {
+            let dropped = tx
+                .sql
+                .execute("DELETE FROM purged_entries WHERE modseq <= ?1", [cut])?;
+            kept -= dropped as i64;
+            tx.sql.execute(
+                "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                [cut],
+            )?;
+        }
+    }
     tx.sql.execute(
-        "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-        [cut],
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('purge_log_count', ?1)",
+        [kept],
     )?;
     Ok(())
 }

@@ -247,6 +247,56 @@ impl Replica {
         Ok(Some(out))
     }
 
+    /// The summary of a body this replica holds; `None` while the body has not arrived.
+    pub fn summary(&self, hash: BlobHash) -> Result<Option<crate::summary::Summary>> {
+        let stored: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT summary FROM summaries WHERE blob = ?1 AND version = ?2")?
+            .query_row(params![hash.0, crate::summary::SUMMARY_VERSION], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(summary) = stored.and_then(|s| crate::summary::Summary::decode(&s).ok()) {
+            return Ok(Some(summary));
+        }
+        // Not stored (or unreadable): it is a function of the body, so compute it.
+        Ok(super::blobs::read_range(&self.conn, hash, 0, u64::MAX)?
+            .map(|bytes| crate::summary::Summary::of(&bytes)))
+    }
+
+    /// The first `len` bytes of a body (its header, say), without reading the rest.
+    pub fn blob_prefix(&self, hash: BlobHash, len: u64) -> Result<Vec<u8>> {
+        super::blobs::read_range(&self.conn, hash, 0, len)?
+            .ok_or_else(|| Error::BlobMissing(format!("{hash:?}")))
+    }
+
+    /// The highest UID of a mailbox already shown as `\Recent` to some session here; above
+    /// it, messages are recent to the next session that claims them.
+    pub fn recent_horizon(&self, mailbox: MailboxId) -> Result<u32> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT uid FROM recent_horizons WHERE mailbox = ?1")?
+            .query_row([mailbox.to_bytes()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Claims the messages up to `upto` as recent for the calling session: returns the
+    /// horizon before, so the session's recent messages are those above it. Local state, not
+    /// an item: it is never replicated and takes no dot.
+    pub fn claim_recent(&mut self, mailbox: MailboxId, upto: u32) -> Result<u32> {
+        let before = self.recent_horizon(mailbox)?;
+        if upto > before {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO recent_horizons (mailbox, uid) VALUES (?1, ?2)
+                     ON CONFLICT (mailbox) DO UPDATE SET uid = excluded.uid",
+                )?
+                .execute(params![mailbox.to_bytes(), upto])?;
+        }
+        Ok(before)
+    }
+
     /// A stored body by its hash, whichever entry refers to it (or none any more).
     pub fn blob(&self, hash: BlobHash) -> Result<Vec<u8>> {
         super::blobs::read_range(&self.conn, hash, 0, u64::MAX)?

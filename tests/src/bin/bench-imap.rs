@@ -1,7 +1,16 @@
-//! IMAP server benchmark: prints a table; asserts nothing about time.
+//! IMAP server benchmark: prints tables; asserts nothing about time.
 //!
-//! `cargo run --release -p nomamail-tests --bin bench-imap [-- --memory-only]`
+//! `TMPDIR=/dev/shm cargo run --release -p nomamail-tests --bin bench-imap [-- --memory-only]`
 //!
+//! First, NomaMail beside Dovecot (when it is installed and this runs as root) in the same
+//! run, the same messages in both, both stores in `TMPDIR`, one plain socket client: each row
+//! is the time of one workload on each and the ratio Dovecot / NomaMail (above 1: NomaMail is
+//! faster). APPEND is one message at a time with a synchronizing literal and the CRLF written
+//! apart from it, as imaplib, Thunderbird and imapsync do, with Nagle's algorithm on, fsync
+//! on both. The other rows run on INBOX filled directly (NomaMail through its engine, Dovecot
+//! as Maildir files, indexed by a first SELECT that is not timed).
+//!
+//! Then NomaMail alone:
 //! The server runs in this process on loopback; the client is a bare blocking socket, so the
 //! figures are the server's (and the kernel's loopback), not a client library's.
 //! 1. APPEND of 1,000 realistic messages over one connection, every commit fsynced
@@ -52,6 +61,7 @@ fn main() -> Result<()> {
     let mut rng = Rng::new(42);
     let memory_only = std::env::args().any(|a| a == "--memory-only");
     if !memory_only {
+        versus_dovecot()?;
         throughput(&mut rows, &mut rng)?;
     }
     memory(&mut rows)?;
@@ -60,6 +70,274 @@ fn main() -> Result<()> {
     for (what, value) in rows {
         println!("| {what} | {value} |");
     }
+    Ok(())
+}
+
+/// One server under test: where it listens and whom to log in as.
+struct Target<'a> {
+    addr: std::net::SocketAddr,
+    user: &'a str,
+    password: &'a str,
+}
+
+impl Target<'_> {
+    fn login(&self) -> Result<Wire> {
+        let mut wire = Wire::open(self.addr)?;
+        let (_, ok) = wire.command(format!("LOGIN {} {}", self.user, self.password).as_bytes())?;
+        if !ok.contains("OK") {
+            bail!("login: {ok}");
+        }
+        Ok(wire)
+    }
+}
+
+/// Times one command; fails unless it answers OK.
+fn timed(wire: &mut Wire, command: &str) -> Result<std::time::Duration> {
+    let started = Instant::now();
+    let (_, ok) = wire.command(command.as_bytes())?;
+    let elapsed = started.elapsed();
+    if !ok.contains(" OK") {
+        bail!("{command}: {ok}");
+    }
+    Ok(elapsed)
+}
+
+/// APPEND as imaplib writes it: the command with `{n}`, the literal after the continuation,
+/// then CRLF in a write of its own, on a socket with Nagle's algorithm on.
+fn append_synchronizing(wire: &mut Wire, tag: &str, message: &[u8]) -> Result<()> {
+    use std::io::Write;
+    wire.writer
+        .write_all(format!("{tag} APPEND Appends {{{}}}\r\n", message.len()).as_bytes())?;
+    let go_ahead = wire.line()?;
+    if !go_ahead.starts_with('+') {
+        bail!("append: {go_ahead}");
+    }
+    wire.writer.write_all(message)?;
+    wire.writer.write_all(b"\r\n")?;
+    let done = wire.until(tag)?;
+    if !done.last().is_some_and(|l| l.contains(" OK")) {
+        bail!("append: {done:?}");
+    }
+    Ok(())
+}
+
+/// The messages both servers get: seeded, 2–20 KB (2–4 KB for the largest mailbox, which would
+/// otherwise take gigabytes of each store), a third of them seen.
+fn mailbox(count: usize) -> Vec<(Vec<u8>, bool)> {
+    let mut rng = Rng::new(7);
+    let spread = if count > 20_000 { 2_000 } else { 18_000 };
+    (0..count)
+        .map(|i| {
+            let body = 2_000 + (i * 7_919) % spread;
+            (corpus::message(&mut rng, i as u64, body, 0), i % 3 == 0)
+        })
+        .collect()
+}
+
+/// Median time of `UID FETCH n (FLAGS)` for 200 random n: the per-command cost that must not
+/// grow with the mailbox.
+fn one_message_fetch(wire: &mut Wire, count: usize) -> Result<std::time::Duration> {
+    let mut rng = Rng::new(11);
+    let mut times: Vec<std::time::Duration> = (0..200)
+        .map(|_| {
+            let uid = 1 + rng.below(count as u64);
+            timed(wire, &format!("UID FETCH {uid} (FLAGS)"))
+        })
+        .collect::<Result<_>>()?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+/// A message and whether it is seen.
+type Stored = (Vec<u8>, bool);
+
+/// Fills INBOX (through the engine or as Maildir files, by `fill`), then times the workload.
+/// Returns (row, seconds) pairs in a fixed order.
+fn workload(
+    target: &Target<'_>,
+    count: usize,
+    full: bool,
+    fill: &dyn Fn(&[Stored]) -> Result<()>,
+) -> Result<Vec<(String, f64)>> {
+    let messages = mailbox(count);
+    fill(&messages)?;
+    let mut rows = Vec::new();
+    let mut wire = target.login()?;
+    // Dovecot indexes new Maildir files at the first SELECT; that is filling, not serving.
+    timed(&mut wire, "SELECT INBOX")?;
+    timed(&mut wire, "UNSELECT")?;
+    let n = count.to_string();
+    rows.push((
+        format!("SELECT INBOX, {n} messages"),
+        timed(&mut wire, "SELECT INBOX")?,
+    ));
+    rows.push((
+        format!("UID FETCH n (FLAGS), one message of {n} (median of 200)"),
+        one_message_fetch(&mut wire, count)?,
+    ));
+    if full {
+        rows.push((
+            format!("UID FETCH 1:* (FLAGS), {n}"),
+            timed(&mut wire, "UID FETCH 1:* (FLAGS)")?,
+        ));
+        rows.push((
+            format!("UID FETCH 1:* (FLAGS ENVELOPE), {n}"),
+            timed(&mut wire, "UID FETCH 1:* (FLAGS ENVELOPE)")?,
+        ));
+        rows.push((
+            format!("UID SEARCH SUBJECT \"invoice\", {n}"),
+            timed(&mut wire, "UID SEARCH SUBJECT invoice")?,
+        ));
+        rows.push((
+            format!("UID SEARCH BODY \"invoice\", {n}"),
+            timed(&mut wire, "UID SEARCH BODY invoice")?,
+        ));
+        let mut rng = Rng::new(13);
+        let started = Instant::now();
+        for _ in 0..100 {
+            let uid = 1 + rng.below(count as u64);
+            timed(&mut wire, &format!("UID FETCH {uid} BODY.PEEK[]"))?;
+        }
+        rows.push((
+            format!("100 × UID FETCH n BODY.PEEK[], {n}"),
+            started.elapsed(),
+        ));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(row, time)| (row, time.as_secs_f64()))
+        .collect())
+}
+
+/// 500 APPENDs one at a time, durable; seconds per message.
+fn append_workload(target: &Target<'_>) -> Result<f64> {
+    let mut wire = target.login()?;
+    timed(&mut wire, "CREATE Appends")?;
+    let messages = mailbox(500);
+    let started = Instant::now();
+    for (i, (message, _)) in messages.iter().enumerate() {
+        append_synchronizing(&mut wire, &format!("p{i}"), message)?;
+    }
+    Ok(started.elapsed().as_secs_f64() / messages.len() as f64)
+}
+
+fn versus_dovecot() -> Result<()> {
+    let dovecot = match nomamail_tests::dovecot::Dovecot::start() {
+        Ok(dovecot) => Some(dovecot),
+        Err(why) => {
+            println!("(Dovecot not measured: {why})\n");
+            None
+        }
+    };
+    let mut table: Vec<(String, f64, Option<f64>)> = Vec::new();
+    let sizes = [(1_000, false), (10_000, true), (100_000, false)];
+
+    let ours = |count: usize, full: bool| -> Result<Vec<(String, f64)>> {
+        let server = TestServer::start_with_durability(
+            &[("bench", "pw")],
+            ServerConfig::default(),
+            Durability::Full,
+        );
+        let store = server.store("bench");
+        let fill = |messages: &[(Vec<u8>, bool)]| -> Result<()> {
+            for chunk in messages.chunks(2_000) {
+                store.write(|r| {
+                    for (i, (message, seen)) in chunk.iter().enumerate() {
+                        let flags = if *seen {
+                            vec!["\\Seen".to_string()]
+                        } else {
+                            Vec::new()
+                        };
+                        r.append(INBOX_ID, message, &flags, 1_790_000_000 + i as i64, 0)?;
+                    }
+                    Ok::<_, nomamail_core::Error>(())
+                })?;
+            }
+            Ok(())
+        };
+        let target = Target {
+            addr: server.addr,
+            user: "bench",
+            password: "pw",
+        };
+        workload(&target, count, full, &fill)
+    };
+    let theirs = |dovecot: &nomamail_tests::dovecot::Dovecot, count: usize, full: bool| {
+        let fill = |messages: &[(Vec<u8>, bool)]| -> Result<()> {
+            dovecot
+                .store_messages(messages.iter().map(|(m, seen)| (m.as_slice(), *seen)))
+                .map_err(anyhow::Error::msg)
+        };
+        let target = Target {
+            addr: dovecot.addr,
+            user: &dovecot.user,
+            password: &dovecot.password,
+        };
+        workload(&target, count, full, &fill)
+    };
+
+    // APPEND first, on empty stores.
+    {
+        let server = TestServer::start_with_durability(
+            &[("bench", "pw")],
+            ServerConfig::default(),
+            Durability::Full,
+        );
+        let target = Target {
+            addr: server.addr,
+            user: "bench",
+            password: "pw",
+        };
+        let ours = append_workload(&target)?;
+        let theirs = match &dovecot {
+            Some(d) => Some(append_workload(&Target {
+                addr: d.addr,
+                user: &d.user,
+                password: &d.password,
+            })?),
+            None => None,
+        };
+        table.push((
+            "APPEND, one at a time, synchronizing literal (per message)".into(),
+            ours,
+            theirs,
+        ));
+    }
+    let mut dovecot = dovecot;
+    for (count, full) in sizes {
+        let our_rows = ours(count, full)?;
+        // A fresh Dovecot per size: its INBOX holds exactly this mailbox.
+        let their_rows = match dovecot.take() {
+            Some(old) => {
+                drop(old);
+                let fresh =
+                    nomamail_tests::dovecot::Dovecot::start().map_err(anyhow::Error::msg)?;
+                let rows = theirs(&fresh, count, full)?;
+                dovecot = Some(fresh);
+                Some(rows)
+            }
+            None => None,
+        };
+        for (i, (row, time)) in our_rows.into_iter().enumerate() {
+            let theirs = their_rows.as_ref().and_then(|r| r.get(i)).map(|(_, t)| *t);
+            table.push((row, time, theirs));
+        }
+    }
+    let ms = |s: f64| format!("{:.3} ms", s * 1e3);
+    println!("| operation | NomaMail | Dovecot | Dovecot / NomaMail |");
+    println!("|---|---|---|---|");
+    for (row, ours, theirs) in table {
+        match theirs {
+            Some(theirs) => println!(
+                "| {row} | {} | {} | {:.2}× |",
+                ms(ours),
+                ms(theirs),
+                theirs / ours
+            ),
+            None => println!("| {row} | {} | – | – |", ms(ours)),
+        }
+    }
+    println!();
     Ok(())
 }
 

@@ -11,7 +11,10 @@ pub fn run(session: &mut Session, mailbox: Mailbox<'_>) -> Outcome {
         Err(outcome) => return outcome,
     };
     let Some(name) = wire::mailbox_name(&mailbox) else {
-        return Outcome::bad("mailbox name is not valid modified UTF-7");
+        return Outcome::no_with(
+            crate::imap::reply::code("CANNOT"),
+            "mailbox name is not valid modified UTF-7",
+        );
     };
     // RFC 3501: a trailing separator only says the client means to create children.
     let name = name.trim_end_matches('/');

@@ -4,12 +4,13 @@
 use super::targets_held;
 use crate::EntryInfo;
 use crate::flags::FlagOp;
-use crate::imap::message::{self, envelope::envelope, structure::body_structure};
+use crate::imap::message::{self, envelope, structure};
 use crate::imap::reply::{Outcome, Replies, code};
 use crate::imap::session::Session;
 use crate::imap::wire;
+use crate::summary::Summary;
 use imap_types::command::FetchModifier;
-use imap_types::core::{AString, NString, Vec1};
+use imap_types::core::{NString, Vec1};
 use imap_types::fetch::{
     MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
 };
@@ -134,63 +135,69 @@ pub fn run(
             }
         }
     }
-    let needs_body = names.iter().any(|n| {
-        !matches!(
-            n,
-            MessageDataItemName::Flags
-                | MessageDataItemName::Uid
-                | MessageDataItemName::InternalDate
-                | MessageDataItemName::Rfc822Size
-                | MessageDataItemName::ModSeq
-        )
-    });
-    // Parsing a large message costs several times its size; whole-message items skip it.
-    let needs_structure = names.iter().any(|n| {
-        matches!(
-            n,
-            MessageDataItemName::Envelope
-                | MessageDataItemName::BodyStructure
-                | MessageDataItemName::Body
-                | MessageDataItemName::Rfc822Header
-                | MessageDataItemName::Rfc822Text
-                | MessageDataItemName::BodyExt {
-                    section: Some(_),
-                    ..
-                }
-        )
-    });
+    let needs = Needs::of(&names);
     let mut unavailable = 0;
+    let newly_seen: std::collections::HashSet<_> = newly_seen.into_iter().collect();
     for (seq, entry, _) in &messages {
-        let raw = if needs_body {
-            match store.read(|r| r.blob(entry.blob)) {
-                Ok(raw) => Some(raw),
-                Err(crate::Error::BlobMissing(_)) => {
-                    unavailable += 1;
-                    continue;
+        let read = store.read(|r| -> crate::Result<(Option<Summary>, Option<Vec<u8>>)> {
+            let summary = if needs.summary || needs.bytes == Bytes::Header {
+                Some(
+                    r.summary(entry.blob)?
+                        .ok_or_else(|| crate::Error::BlobMissing(format!("{:?}", entry.blob)))?,
+                )
+            } else {
+                None
+            };
+            let raw = match needs.bytes {
+                Bytes::None => None,
+                Bytes::Header => {
+                    let header_end = summary.as_ref().map_or(0, |s| s.header().end);
+                    Some(r.blob_prefix(entry.blob, u64::from(header_end))?)
                 }
-                Err(error) => return error.into(),
+                Bytes::Whole => Some(r.blob(entry.blob)?),
+            };
+            Ok((summary, raw))
+        });
+        let (summary, raw) = match read {
+            Ok(read) => read,
+            Err(crate::Error::BlobMissing(_)) => {
+                unavailable += 1;
+                continue;
             }
-        } else {
-            None
-        };
-        let parsed = if needs_structure {
-            raw.as_deref().and_then(message::parse)
-        } else {
-            None
+            Err(error) => return error.into(),
         };
         let mut items = Vec::with_capacity(names.len() + 1);
         for name in &names {
             let modseq = store.wire_modseq(entry.modseq);
-            if let Some(item) = item(name, entry, modseq, raw.as_deref(), parsed.as_ref()) {
+            let recent = selected.recent.contains(entry.uid);
+            if let Some(item) = item(
+                name,
+                entry,
+                recent,
+                modseq,
+                raw.as_deref(),
+                summary.as_ref(),
+            ) {
                 items.push(item);
             }
         }
         if newly_seen.contains(&entry.id) && !names.contains(&MessageDataItemName::Flags) {
-            items.push(MessageDataItem::Flags(wire::fetch_flags(&entry.flags)));
+            let recent = selected.recent.contains(entry.uid);
+            items.push(MessageDataItem::Flags(wire::fetch_flags(
+                &entry.flags,
+                recent,
+            )));
         }
         let (Some(seq), Ok(items)) = (NonZeroU32::new(*seq), Vec1::try_from(items)) else {
             continue;
         };
+        if items
+            .as_ref()
+            .iter()
+            .any(|i| matches!(i, MessageDataItem::Flags(_)))
+        {
+            selected.announce(out, &entry.flags);
+        }
         out.data(Data::Fetch { seq, items });
     }
     if unavailable > 0 {
@@ -206,17 +213,67 @@ fn nstring(bytes: &[u8]) -> NString<'static> {
     message::envelope::nstring(Some(bytes.to_vec()))
 }
 
+/// How much of a message's bytes a FETCH needs.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Bytes {
+    None,
+    /// The header block only (RFC822.HEADER, BODY[HEADER], BODY[HEADER.FIELDS …]).
+    Header,
+    Whole,
+}
+
+/// What a FETCH must read per message: the summary, and how many of the bytes.
+struct Needs {
+    summary: bool,
+    bytes: Bytes,
+}
+
+impl Needs {
+    fn of(names: &[MessageDataItemName<'_>]) -> Needs {
+        use MessageDataItemName as N;
+        let mut needs = Needs {
+            summary: false,
+            bytes: Bytes::None,
+        };
+        for name in names {
+            let (summary, bytes) = match name {
+                N::Flags | N::Uid | N::InternalDate | N::Rfc822Size | N::ModSeq => {
+                    (false, Bytes::None)
+                }
+                N::Envelope | N::BodyStructure | N::Body => (true, Bytes::None),
+                N::Rfc822Header => (true, Bytes::Header),
+                N::BodyExt {
+                    section:
+                        Some(
+                            Section::Header(None)
+                            | Section::HeaderFields(None, _)
+                            | Section::HeaderFieldsNot(None, _),
+                        ),
+                    ..
+                } => (true, Bytes::Header),
+                N::BodyExt { section: None, .. } | N::Rfc822 => (false, Bytes::Whole),
+                N::BodyExt { .. } | N::Rfc822Text => (true, Bytes::Whole),
+                N::Binary { .. } | N::BinarySize { .. } => (false, Bytes::None),
+            };
+            needs.summary |= summary;
+            needs.bytes = needs.bytes.max(bytes);
+        }
+        needs
+    }
+}
+
 fn item(
     name: &MessageDataItemName<'_>,
     entry: &EntryInfo,
+    recent: bool,
     wire_modseq: u64,
     raw: Option<&[u8]>,
-    parsed: Option<&mail_parser::Message<'_>>,
+    summary: Option<&Summary>,
 ) -> Option<MessageDataItem<'static>> {
     use MessageDataItemName as N;
     Some(match name {
         N::Uid => MessageDataItem::Uid(NonZeroU32::new(entry.uid)?),
-        N::Flags => MessageDataItem::Flags(wire::fetch_flags(&entry.flags)),
+        N::Flags => MessageDataItem::Flags(wire::fetch_flags(&entry.flags, recent)),
         N::InternalDate => MessageDataItem::InternalDate(wire::date_time(
             entry.internal_date,
             entry.date_offset_minutes,
@@ -224,17 +281,21 @@ fn item(
         N::Rfc822Size => MessageDataItem::Rfc822Size(u32::try_from(entry.size).unwrap_or(u32::MAX)),
         N::ModSeq => MessageDataItem::ModSeq(NonZeroU64::new(wire_modseq)?),
         N::Rfc822 => MessageDataItem::Rfc822(nstring(raw?)),
-        N::Rfc822Header => MessageDataItem::Rfc822Header(nstring(message::header(parsed?))),
-        N::Rfc822Text => MessageDataItem::Rfc822Text(nstring(message::text(parsed?))),
-        N::Envelope => MessageDataItem::Envelope(envelope(parsed?)),
-        N::BodyStructure => MessageDataItem::BodyStructure(body_structure(parsed?, true)),
-        N::Body => MessageDataItem::Body(body_structure(parsed?, false)),
+        N::Rfc822Header => MessageDataItem::Rfc822Header(nstring(summary?.header().of(raw?))),
+        N::Rfc822Text => MessageDataItem::Rfc822Text(nstring(summary?.root.body.of(raw?))),
+        N::Envelope => MessageDataItem::Envelope(envelope::to_imap(&summary?.envelope)),
+        N::BodyStructure => {
+            MessageDataItem::BodyStructure(structure::to_imap(&summary?.root, true))
+        }
+        N::Body => MessageDataItem::Body(structure::to_imap(&summary?.root, false)),
         N::BodyExt {
             section, partial, ..
         } => {
             let bytes = match section {
                 None => raw?.to_vec(),
-                Some(section) => section_bytes(parsed?, section).unwrap_or_default(),
+                Some(section) => {
+                    message::section_bytes(summary?, raw?, section).unwrap_or_default()
+                }
             };
             let (origin, data) = match partial {
                 Some((start, length)) => {
@@ -255,47 +316,5 @@ fn item(
             }
         }
         N::Binary { .. } | N::BinarySize { .. } => return None,
-    })
-}
-
-fn field_names<'a>(names: &'a Vec1<AString<'_>>) -> Vec<&'a [u8]> {
-    names.as_ref().iter().map(|n| n.as_ref()).collect()
-}
-
-/// The bytes of a section; `None` for a part number the message does not have (RFC 3501
-/// leaves this to the server; an empty string is what clients cope with best).
-pub fn section_bytes(parsed: &mail_parser::Message<'_>, section: &Section<'_>) -> Option<Vec<u8>> {
-    // HEADER, TEXT and HEADER.FIELDS apply to the whole message, or after a part number to the
-    // message inside a message/rfc822 part.
-    let message_at = |part: &Option<imap_types::fetch::Part>| -> Option<&mail_parser::Message<'_>> {
-        match part {
-            None => Some(parsed),
-            Some(path) => {
-                let (container, index) = message::locate(parsed, path.0.as_ref())?;
-                message::inner_message(container, index)
-            }
-        }
-    };
-    Some(match section {
-        Section::Header(part) => message::header(message_at(part)?).to_vec(),
-        Section::Text(part) => message::text(message_at(part)?).to_vec(),
-        Section::HeaderFields(part, names) => message::header_fields(
-            message::header(message_at(part)?),
-            &field_names(names),
-            true,
-        ),
-        Section::HeaderFieldsNot(part, names) => message::header_fields(
-            message::header(message_at(part)?),
-            &field_names(names),
-            false,
-        ),
-        Section::Part(path) => {
-            let (container, index) = message::locate(parsed, path.0.as_ref())?;
-            message::part_body(container, index).to_vec()
-        }
-        Section::Mime(path) => {
-            let (container, index) = message::locate(parsed, path.0.as_ref())?;
-            message::part_mime(container, index).to_vec()
-        }
     })
 }

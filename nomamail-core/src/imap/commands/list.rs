@@ -34,7 +34,8 @@ pub fn run(
         Mailbox::Inbox => "INBOX".to_string(),
         Mailbox::Other(other) => match wire::decode_name(other.inner().as_ref()) {
             Some(name) => name,
-            None => return Outcome::bad("reference is not valid modified UTF-7"),
+            // Matches no mailbox name: an empty answer, as for any pattern that matches none.
+            None => return Outcome::ok("LIST completed: the reference is not modified UTF-7"),
         },
     };
     let raw_pattern = match &pattern {
@@ -42,7 +43,7 @@ pub fn run(
         ListMailbox::String(string) => wire::decode_name(string.as_ref()),
     };
     let Some(raw_pattern) = raw_pattern else {
-        return Outcome::bad("pattern is not valid modified UTF-7");
+        return Outcome::ok("LIST completed: the pattern is not modified UTF-7");
     };
     if raw_pattern.chars().count() > MAX_PATTERN_CHARS {
         return Outcome::bad("pattern too long");
@@ -96,15 +97,30 @@ pub fn run(
                 .has_children = true;
         }
     }
+    let subscribed: Vec<&str> = listed
+        .iter()
+        .filter(|(_, info)| info.subscribed)
+        .map(|(name, _)| name.as_str())
+        .collect();
     for (name, info) in &listed {
-        if subscribed_only && !info.subscribed {
-            continue;
-        }
         if !matches(&full_pattern, name) {
             continue;
         }
+        // RFC 3501 §6.3.9: an unsubscribed name whose subscribed descendant the `%` hides is
+        // listed as \Noselect, so a client can walk down to it.
+        let hides_a_subscription = || {
+            subscribed.iter().any(|s| {
+                s.strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+                    && !matches(&full_pattern, s)
+            })
+        };
+        let placeholder = subscribed_only && !info.subscribed;
+        if placeholder && !hides_a_subscription() {
+            continue;
+        }
         let mut items = Vec::new();
-        if !info.exists {
+        if !info.exists || placeholder {
             items.push(FlagNameAttribute::Noselect);
         }
         if !subscribed_only {

@@ -35,8 +35,14 @@ use std::sync::Arc;
 
 /// The mailbox a command names, or the NO to answer with.
 pub fn existing_mailbox(store: &Mailstore, mailbox: &Mailbox<'_>) -> Result<MailboxInfo, Outcome> {
-    let name = wire::mailbox_name(mailbox)
-        .ok_or_else(|| Outcome::bad("mailbox name is not valid modified UTF-7"))?;
+    // A name that is not modified UTF-7 names no mailbox: NO, as for any unknown name (BAD
+    // would tell the client its command was malformed, and some give up the connection).
+    let name = wire::mailbox_name(mailbox).ok_or_else(|| {
+        Outcome::no_with(
+            super::reply::code("NONEXISTENT"),
+            "no such mailbox (the name is not valid modified UTF-7)",
+        )
+    })?;
     match store.read(|r| r.mailbox(&name)) {
         Ok(Some(info)) => Ok(info),
         Ok(None) => Err(Outcome::no_with(

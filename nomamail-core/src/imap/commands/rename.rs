@@ -13,7 +13,10 @@ pub fn run(session: &mut Session, from: Mailbox<'_>, to: Mailbox<'_>) -> Outcome
         Err(outcome) => return outcome,
     };
     let Some(new_name) = wire::mailbox_name(&to) else {
-        return Outcome::bad("mailbox name is not valid modified UTF-7");
+        return Outcome::no_with(
+            crate::imap::reply::code("CANNOT"),
+            "mailbox name is not valid modified UTF-7",
+        );
     };
     let renamed = store.write(|r| {
         if info.id != INBOX_ID {

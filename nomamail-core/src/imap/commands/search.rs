@@ -9,11 +9,13 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
 use crate::imap::session::Session;
 use crate::imap::view::SelectedView;
+use crate::summary::header::header_text;
+use crate::summary::{SearchFields, Summary};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
 use imap_types::response::{Code, Data};
 use imap_types::search::SearchKey;
-use mail_parser::{HeaderValue, Message, PartType};
+use mail_parser::{Message, PartType};
 use std::num::{NonZeroU32, NonZeroU64};
 
 /// Nesting deeper than this is refused, so a hostile query cannot exhaust the stack.
@@ -55,10 +57,16 @@ pub fn run(
         Ok(messages) => messages,
         Err(outcome) => return outcome,
     };
+    let needs_summary = reads_summary(&key);
     let needs_body = reads_content(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
     for (seq, entry, _) in &messages {
+        let summary = if needs_summary {
+            store.read(|r| r.summary(entry.blob)).ok().flatten()
+        } else {
+            None
+        };
         let raw = if needs_body {
             store.read(|r| r.blob(entry.blob)).ok()
         } else {
@@ -70,6 +78,8 @@ pub fn run(
             entry,
             store: &store,
             view: &selected.view,
+            recent: &selected.recent,
+            summary: summary.as_ref(),
             parsed: parsed.as_ref(),
         };
         if candidate.matches(&key) {
@@ -110,23 +120,29 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
     any(key, &|k| matches!(k, SearchKey::ModSequence { .. }))
 }
 
-fn reads_content(key: &SearchKey<'_>) -> bool {
+/// Keys the summary answers: the address and subject fields, the sent date.
+fn reads_summary(key: &SearchKey<'_>) -> bool {
     use SearchKey as K;
     any(key, &|k| {
         matches!(
             k,
             K::Bcc(_)
-                | K::Body(_)
                 | K::Cc(_)
                 | K::From(_)
-                | K::Header(..)
                 | K::SentBefore(_)
                 | K::SentOn(_)
                 | K::SentSince(_)
                 | K::Subject(_)
-                | K::Text(_)
                 | K::To(_)
         )
+    })
+}
+
+/// Keys that need the message itself: body text, and header fields summaries do not keep.
+fn reads_content(key: &SearchKey<'_>) -> bool {
+    use SearchKey as K;
+    any(key, &|k| {
+        matches!(k, K::Body(_) | K::Header(..) | K::Text(_))
     })
 }
 
@@ -136,6 +152,8 @@ struct Candidate<'a> {
     /// Client MODSEQs are read through the store (see `imap::modseq`).
     store: &'a crate::imap::Mailstore,
     view: &'a SelectedView,
+    recent: &'a crate::imap::recent::Recent,
+    summary: Option<&'a Summary>,
     parsed: Option<&'a Message<'a>>,
 }
 
@@ -159,17 +177,22 @@ impl Candidate<'_> {
         )
     }
 
+    /// The Date field's calendar day in the zone it was written in.
     fn sent_day(&self) -> Option<NaiveDate> {
-        let date = self.parsed?.date()?;
-        NaiveDate::from_ymd_opt(
-            i32::from(date.year),
-            u32::from(date.month),
-            u32::from(date.day),
-        )
+        let (seconds, offset) = self.summary?.fields.sent?;
+        let zone = FixedOffset::east_opt(i32::from(offset) * 60)?;
+        Some(zone.timestamp_opt(seconds, 0).single()?.date_naive())
     }
 
-    /// Decoded text first; the raw value too, because decoding drops what users still type
-    /// (the angle brackets of a Message-ID, say).
+    /// A summary field, decoded (RFC 2047 words undone), compared without case: what the user
+    /// reads, never the raw `=?utf-8?…?=` form.
+    fn field_contains(&self, field: fn(&SearchFields) -> &str, needle: &str) -> bool {
+        self.summary
+            .is_some_and(|s| needle.is_empty() || field(&s.fields).to_lowercase().contains(needle))
+    }
+
+    /// Any header field by name, as a person reads it: a value with encoded words decoded,
+    /// any other as written (so `<id@host>` still matches a Message-ID).
     fn header_contains(&self, name: &str, needle: &str) -> bool {
         let Some(parsed) = self.parsed else {
             return false;
@@ -185,20 +208,20 @@ impl Candidate<'_> {
                     .raw_message
                     .get(h.offset_start as usize..h.offset_end as usize)
                     .unwrap_or_default();
-                needle.is_empty()
-                    || header_text(&h.value).to_lowercase().contains(needle)
-                    || String::from_utf8_lossy(raw).to_lowercase().contains(needle)
+                let raw = String::from_utf8_lossy(raw);
+                let text = if raw.contains("=?") {
+                    header_text(&h.value)
+                } else {
+                    raw.split_whitespace().collect::<Vec<_>>().join(" ")
+                };
+                needle.is_empty() || text.to_lowercase().contains(needle)
             })
     }
 
+    /// The text parts, decoded, of the message and of every message attached to it.
     fn body_contains(&self, needle: &str) -> bool {
-        let Some(parsed) = self.parsed else {
-            return false;
-        };
-        parsed.parts.iter().any(|part| match &part.body {
-            PartType::Text(text) | PartType::Html(text) => text.to_lowercase().contains(needle),
-            _ => false,
-        })
+        self.parsed
+            .is_some_and(|parsed| message_text_contains(parsed, needle, 0))
     }
 
     fn matches(&self, key: &SearchKey<'_>) -> bool {
@@ -231,9 +254,9 @@ impl Candidate<'_> {
             K::Unseen => !self.has("\\Seen"),
             K::Keyword(k) => self.has(k.inner()),
             K::Unkeyword(k) => !self.has(k.inner()),
-            // \Recent is not kept: every session sees every message as not recent.
-            K::Recent | K::New => false,
-            K::Old => true,
+            K::Recent => self.recent.contains(self.entry.uid),
+            K::New => self.recent.contains(self.entry.uid) && !self.has("\\Seen"),
+            K::Old => !self.recent.contains(self.entry.uid),
             K::Larger(n) => self.entry.size > u64::from(*n),
             K::Smaller(n) => self.entry.size < u64::from(*n),
             K::Before(d) => day(|a, b| a < b, self.internal_day(), d),
@@ -242,11 +265,11 @@ impl Candidate<'_> {
             K::SentBefore(d) => day(|a, b| a < b, self.sent_day(), d),
             K::SentOn(d) => day(|a, b| a == b, self.sent_day(), d),
             K::SentSince(d) => day(|a, b| a >= b, self.sent_day(), d),
-            K::From(s) => self.header_contains("From", &lower(s)),
-            K::To(s) => self.header_contains("To", &lower(s)),
-            K::Cc(s) => self.header_contains("Cc", &lower(s)),
-            K::Bcc(s) => self.header_contains("Bcc", &lower(s)),
-            K::Subject(s) => self.header_contains("Subject", &lower(s)),
+            K::From(s) => self.field_contains(|f| &f.from, &lower(s)),
+            K::To(s) => self.field_contains(|f| &f.to, &lower(s)),
+            K::Cc(s) => self.field_contains(|f| &f.cc, &lower(s)),
+            K::Bcc(s) => self.field_contains(|f| &f.bcc, &lower(s)),
+            K::Subject(s) => self.field_contains(|f| &f.subject, &lower(s)),
             K::Header(name, s) => {
                 self.header_contains(&String::from_utf8_lossy(name.as_ref()), &lower(s))
             }
@@ -269,35 +292,13 @@ impl Candidate<'_> {
     }
 }
 
-/// A parsed header value as text a user would search: decoded words, names and addresses.
-fn header_text(value: &HeaderValue<'_>) -> String {
-    match value {
-        HeaderValue::Text(text) => text.to_string(),
-        HeaderValue::TextList(list) => list.join(" "),
-        HeaderValue::Address(address) => {
-            let mut out = String::new();
-            for addr in address.iter() {
-                if let Some(name) = &addr.name {
-                    out.push_str(name);
-                    out.push(' ');
-                }
-                if let Some(email) = &addr.address {
-                    out.push('<');
-                    out.push_str(email);
-                    out.push_str("> ");
-                }
-            }
-            out
+/// Whether a message's text parts, or those of messages attached to it, contain `needle`.
+fn message_text_contains(message: &Message<'_>, needle: &str, depth: usize) -> bool {
+    message.parts.iter().any(|part| match &part.body {
+        PartType::Text(text) | PartType::Html(text) => text.to_lowercase().contains(needle),
+        PartType::Message(inner) if depth < crate::summary::MAX_DEPTH => {
+            message_text_contains(inner, needle, depth + 1)
         }
-        HeaderValue::DateTime(date) => date.to_rfc822(),
-        HeaderValue::ContentType(ct) => {
-            let mut out = ct.c_type.to_string();
-            if let Some(sub) = &ct.c_subtype {
-                out.push('/');
-                out.push_str(sub);
-            }
-            out
-        }
-        HeaderValue::Received(_) | HeaderValue::Empty => String::new(),
-    }
+        _ => false,
+    })
 }

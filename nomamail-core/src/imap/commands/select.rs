@@ -4,9 +4,7 @@ use super::existing_mailbox;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::{Selected, Session, State, known};
 use crate::imap::view::SelectedView;
-use crate::imap::wire;
 use imap_types::command::SelectParameter;
-use imap_types::flag::{Flag, FlagPerm};
 use imap_types::mailbox::Mailbox;
 use imap_types::response::{Code, Data};
 use std::collections::BTreeSet;
@@ -66,23 +64,26 @@ pub fn run(
         Ok(read) => read,
         Err(error) => return error.into(),
     };
-    let keywords: BTreeSet<&str> = entries
+    let keywords: BTreeSet<String> = entries
         .iter()
         .flat_map(|e| e.flags.iter())
         .filter(|f| !f.starts_with('\\'))
-        .map(String::as_str)
+        .cloned()
         .collect();
-    let mut flags = vec![
-        Flag::Answered,
-        Flag::Flagged,
-        Flag::Deleted,
-        Flag::Seen,
-        Flag::Draft,
-    ];
-    flags.extend(keywords.iter().filter_map(|k| wire::flag(k)));
-    out.data(Data::Flags(flags.clone()));
+    // FLAGS and PERMANENTFLAGS go out together; the order of untagged data is free.
+    crate::imap::session::mailbox_flags(out, &keywords);
     out.data(Data::Exists(entries.len() as u32));
-    out.data(Data::Recent(0));
+    let mut selected = Selected {
+        mailbox: info.id,
+        read_only,
+        view: SelectedView::new(entries.iter().cloned().map(known).collect()),
+        seen_version: version,
+        seen_modseq: highest_modseq,
+        announced: keywords,
+        recent: Default::default(),
+    };
+    selected.take_recent(&store, entries.last().map_or(0, |e| e.uid));
+    out.data(Data::Recent(selected.recent.count(&selected.view)));
     if let Some(first_unseen) = entries
         .iter()
         .position(|e| !e.flags.iter().any(|f| f == "\\Seen"))
@@ -90,9 +91,6 @@ pub fn run(
     {
         out.untagged_ok(Some(Code::Unseen(seq)), "first unseen");
     }
-    let mut permanent: Vec<FlagPerm> = flags.into_iter().map(FlagPerm::Flag).collect();
-    permanent.push(FlagPerm::Asterisk);
-    out.untagged_ok(Some(Code::PermanentFlags(permanent)), "flags are kept");
     if let Some(v) = NonZeroU32::new(info.uidvalidity) {
         out.untagged_ok(Some(Code::UidValidity(v)), "UIDs valid");
     }
@@ -124,21 +122,13 @@ pub fn run(
                     index as u32 + 1,
                     entry.uid,
                     &entry.flags,
+                    selected.recent.contains(entry.uid),
                     Some(store.wire_modseq(entry.modseq)),
                 );
             }
         }
     }
-    session.state = State::Selected {
-        store,
-        selected: Selected {
-            mailbox: info.id,
-            read_only,
-            view: SelectedView::new(entries.into_iter().map(known).collect()),
-            seen_version: version,
-            seen_modseq: highest_modseq,
-        },
-    };
+    session.state = State::Selected { store, selected };
     if read_only {
         Outcome::ok_with(Code::ReadOnly, "EXAMINE completed")
     } else {

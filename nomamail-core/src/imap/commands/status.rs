@@ -19,8 +19,14 @@ pub fn run(
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
-    let read = store.read(|r| Ok::<_, crate::Error>((r.entries(info.id)?, r.highest_modseq())));
-    let (entries, highest_modseq) = match read {
+    let read = store.read(|r| {
+        Ok::<_, crate::Error>((
+            r.entries(info.id)?,
+            r.highest_modseq(),
+            r.recent_horizon(info.id)?,
+        ))
+    });
+    let (entries, highest_modseq, recent_horizon) = match read {
         Ok(read) => read,
         Err(error) => return error.into(),
     };
@@ -29,7 +35,10 @@ pub fn run(
     for name in names {
         items.push(match name {
             StatusDataItemName::Messages => StatusDataItem::Messages(entries.len() as u32),
-            StatusDataItemName::Recent => StatusDataItem::Recent(0),
+            // Not yet shown as recent to any session.
+            StatusDataItemName::Recent => StatusDataItem::Recent(
+                entries.iter().filter(|e| e.uid > recent_horizon).count() as u32,
+            ),
             StatusDataItemName::UidNext => match NonZeroU32::new(info.uidnext) {
                 Some(n) => StatusDataItem::UidNext(n),
                 None => continue,

@@ -65,6 +65,7 @@ pub fn run(
             continue;
         };
         selected.view.note(now.uid, &now.flags, now.modseq);
+        selected.announce(out, &now.flags);
         // .SILENT still reports MODSEQ under CONDSTORE (RFC 7162 §3.2).
         if response == StoreResponse::Answer || (condstore && now.modseq != before.modseq) {
             flags_fetch(
@@ -72,6 +73,7 @@ pub fn run(
                 *seq,
                 now.uid,
                 &now.flags,
+                selected.recent.contains(now.uid),
                 condstore.then_some(store.wire_modseq(now.modseq)),
             );
         }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::imap::commands::fetch::section_bytes;
+use crate::summary::header::raw_header_value;
 use imap_types::core::Vec1;
 use imap_types::fetch::{Part, Section};
 
@@ -46,18 +46,19 @@ fn part(path: &[u32]) -> Part {
 }
 
 fn section(section: Section<'_>) -> String {
-    let parsed = parse(NESTED).expect("parses");
-    String::from_utf8(section_bytes(&parsed, &section).unwrap_or_default()).expect("utf-8")
+    let summary = Summary::of(NESTED);
+    String::from_utf8(section_bytes(&summary, NESTED, &section).unwrap_or_default()).expect("utf-8")
 }
 
 #[test]
 fn header_and_text_split_at_the_blank_line() {
-    let parsed = parse(NESTED).expect("parses");
-    let header = header(&parsed);
+    let summary = Summary::of(NESTED);
+    let header = summary.header().of(NESTED);
+    let text = summary.root.body.of(NESTED);
     assert!(header.starts_with(b"From: Ann"));
     assert!(header.ends_with(b"boundary=\"outer\"\r\n\r\n"));
-    assert!(text(&parsed).starts_with(b"preamble\r\n--outer"));
-    assert_eq!(header.len() + text(&parsed).len(), NESTED.len());
+    assert!(text.starts_with(b"preamble\r\n--outer"));
+    assert_eq!(header.len() + text.len(), NESTED.len());
 }
 
 #[test]
@@ -94,15 +95,14 @@ fn header_fields_keep_continuations_and_match_without_case() {
     let without = section(Section::HeaderFieldsNot(None, Vec1::from(subject)));
     assert!(without.contains("From: Ann") && !without.contains("Subject"));
     assert_eq!(
-        raw_header_value(header(&parse(NESTED).expect("parses")), "subject").as_deref(),
+        raw_header_value(Summary::of(NESTED).header().of(NESTED), "subject").as_deref(),
         Some(&b"=?iso-8859-1?q?Gr=FC=DFe?= from  Ann"[..])
     );
 }
 
 #[test]
 fn envelope_keeps_raw_subject_and_lists_groups() {
-    let parsed = parse(NESTED).expect("parses");
-    let envelope = envelope::envelope(&parsed);
+    let envelope = envelope::to_imap(&Summary::of(NESTED).envelope);
     let subject = envelope.subject.0.expect("subject");
     assert_eq!(subject.as_ref(), b"=?iso-8859-1?q?Gr=FC=DFe?= from  Ann");
     assert_eq!(envelope.from.len(), 1);
@@ -114,10 +114,9 @@ fn envelope_keeps_raw_subject_and_lists_groups() {
 #[test]
 fn body_structure_describes_the_tree() {
     use imap_types::body::{BodyStructure, SpecificFields};
-    let parsed = parse(NESTED).expect("parses");
     let BodyStructure::Multi {
         bodies, subtype, ..
-    } = structure::body_structure(&parsed, true)
+    } = structure::to_imap(&Summary::of(NESTED).root, true)
     else {
         panic!("multipart expected");
     };
@@ -150,13 +149,12 @@ fn garbage_never_panics() {
         b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x--",
         &[0xff; 64],
     ] {
-        if let Some(parsed) = parse(input) {
-            let _ = structure::body_structure(&parsed, true);
-            let _ = envelope::envelope(&parsed);
-            for p in [&[1u32][..], &[1, 1], &[2, 3, 4]] {
-                let _ = section_bytes(&parsed, &Section::Part(part(p)));
-                let _ = section_bytes(&parsed, &Section::Header(Some(part(p))));
-            }
+        let summary = Summary::of(input);
+        let _ = structure::to_imap(&summary.root, true);
+        let _ = envelope::to_imap(&summary.envelope);
+        for p in [&[1u32][..], &[1, 1], &[2, 3, 4]] {
+            let _ = section_bytes(&summary, input, &Section::Part(part(p)));
+            let _ = section_bytes(&summary, input, &Section::Header(Some(part(p))));
         }
     }
 }
