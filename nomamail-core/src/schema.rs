@@ -105,10 +105,19 @@ const MIGRATIONS: &[&str] = &[
     // 5: message summaries (see `summary`), one per body, computed when the body is stored;
     // bodies stored before this version get theirs when the store is next opened.
     "
+    -- The fields header SEARCH compares, lower case, beside the summary: a search reads one
+    -- row per message without decoding a summary.
     CREATE TABLE summaries (
         blob BLOB PRIMARY KEY,
         version INTEGER NOT NULL,
-        summary BLOB NOT NULL
+        summary BLOB NOT NULL,
+        subject TEXT NOT NULL,
+        from_text TEXT NOT NULL,
+        to_text TEXT NOT NULL,
+        cc_text TEXT NOT NULL,
+        bcc_text TEXT NOT NULL,
+        sent INTEGER,
+        sent_zone INTEGER
     );
     ",
     // 6: \Recent (RFC 3501 §2.3.2) is this replica's own, never replicated: per mailbox, the

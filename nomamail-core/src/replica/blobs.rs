@@ -24,13 +24,23 @@ pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
 /// Stores the summary of a body just stored; every body has one from then on.
 pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]) -> Result<()> {
     let summary = crate::summary::Summary::of(bytes);
+    let text = summary.fields.search_text();
     sql.prepare_cached(
-        "INSERT OR REPLACE INTO summaries (blob, version, summary) VALUES (?1, ?2, ?3)",
+        "INSERT OR REPLACE INTO summaries
+         (blob, version, summary, subject, from_text, to_text, cc_text, bcc_text, sent, sent_zone)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         hash.0,
         crate::summary::SUMMARY_VERSION,
-        summary.encode()
+        summary.encode(),
+        text.subject,
+        text.from,
+        text.to,
+        text.cc,
+        text.bcc,
+        text.sent.map(|s| s.0),
+        text.sent.map(|s| s.1),
     ])?;
     Ok(())
 }

@@ -264,6 +264,47 @@ impl Replica {
             .map(|bytes| crate::summary::Summary::of(&bytes)))
     }
 
+    /// The search fields of every live message of a mailbox whose body is here, by entry:
+    /// one pass, no summary decoded.
+    pub fn search_texts(
+        &self,
+        mailbox: MailboxId,
+    ) -> Result<std::collections::HashMap<EntryId, crate::summary::SearchText>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT e.id, s.subject, s.from_text, s.to_text, s.cc_text, s.bcc_text, s.sent,
+                    s.sent_zone
+             FROM entries e JOIN summaries s ON s.blob = e.blob AND s.version = ?2
+             WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(
+            params![mailbox.to_bytes(), crate::summary::SUMMARY_VERSION],
+            |r| {
+                let id: Vec<u8> = r.get(0)?;
+                let sent: Option<i64> = r.get(6)?;
+                let zone: Option<i16> = r.get(7)?;
+                Ok((
+                    id,
+                    crate::summary::SearchText {
+                        subject: r.get(1)?,
+                        from: r.get(2)?,
+                        to: r.get(3)?,
+                        cc: r.get(4)?,
+                        bcc: r.get(5)?,
+                        sent: sent.map(|s| (s, zone.unwrap_or(0))),
+                    },
+                ))
+            },
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let (id, text) = row?;
+            if let Some(id) = ItemId::from_bytes(&id) {
+                out.insert(id, text);
+            }
+        }
+        Ok(out)
+    }
+
     /// The first `len` bytes of a body (its header, say), without reading the rest.
     pub fn blob_prefix(&self, hash: BlobHash, len: u64) -> Result<Vec<u8>> {
         super::blobs::read_range(&self.conn, hash, 0, len)?

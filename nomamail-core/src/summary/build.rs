@@ -47,7 +47,7 @@ fn plain_text(header: Span, body: Span, lines: u32) -> Part {
         body,
         media_type: "TEXT".into(),
         media_subtype: "PLAIN".into(),
-        params: vec![("CHARSET".into(), "US-ASCII".into())],
+        params: vec![("CHARSET".into(), "us-ascii".into())],
         id: None,
         description: None,
         encoding: "7BIT".into(),
@@ -139,8 +139,9 @@ fn part(
         lines: lines(content),
         kind: PartKind::Single,
     };
-    if ct.is_none() {
-        out.params.push(("CHARSET".into(), "US-ASCII".into()));
+    // RFC 2045 §5.2: text without a charset is US-ASCII; say so, as Dovecot does.
+    if out.media_type == "TEXT" && !out.params.iter().any(|(name, _)| name == "CHARSET") {
+        out.params.insert(0, ("CHARSET".into(), "us-ascii".into()));
     }
     match &p.body {
         PartType::Multipart(children) => {
@@ -209,10 +210,11 @@ fn parameters(ct: Option<&ContentType<'_>>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Lines as IMAP servers count them: line ends in the content (the CRLF before a boundary
+/// belongs to the boundary, so a one-line part without its own line end has 0).
 fn lines(body: &[u8]) -> u32 {
     let newlines = body.iter().filter(|&&b| b == b'\n').count();
-    let unterminated = usize::from(!body.is_empty() && !body.ends_with(b"\n"));
-    u32::try_from(newlines + unterminated).unwrap_or(u32::MAX)
+    u32::try_from(newlines).unwrap_or(u32::MAX)
 }
 
 fn envelope(message: &Message<'_>) -> Envelope {
@@ -251,6 +253,8 @@ fn addresses(message: &Message<'_>, name: HeaderName<'_>) -> Vec<Address> {
     let Some(found) = root.headers.iter().find(|h| h.name == name) else {
         return Vec::new();
     };
+    let raw = slice(&message.raw_message, found.offset_start, found.offset_end);
+    let one = |addr: &Addr<'_>| one(addr, raw);
     let HeaderValue::Address(address) = &found.value else {
         return Vec::new();
     };
@@ -278,7 +282,7 @@ fn addresses(message: &Message<'_>, name: HeaderName<'_>) -> Vec<Address> {
     out
 }
 
-fn one(addr: &Addr<'_>) -> Address {
+fn one(addr: &Addr<'_>, raw: &[u8]) -> Address {
     let (mailbox, host) = match addr.address.as_deref() {
         Some(address) => match address.rsplit_once('@') {
             Some((local, domain)) => (Some(local), Some(domain)),
@@ -287,11 +291,48 @@ fn one(addr: &Addr<'_>) -> Address {
         None => (None, None),
     };
     Address {
-        name: addr.name.as_deref().map(encoded_word),
+        name: addr.name.as_deref().map(|name| {
+            addr.address
+                .as_deref()
+                .and_then(|address| raw_display_name(raw, address))
+                .unwrap_or_else(|| encoded_word(name))
+        }),
         adl: None,
         mailbox: mailbox.map(|m| m.as_bytes().to_vec()),
         host: host.map(|h| h.as_bytes().to_vec()),
     }
+}
+
+/// The display name in front of `<address>` in the raw field, as written (encoded words
+/// left encoded, 8-bit text as it came), quotes removed: what ENVELOPE carries. `None` where
+/// it cannot be found plainly.
+fn raw_display_name(raw: &[u8], address: &str) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(raw);
+    let bracket = format!("<{address}>");
+    let at = text.find(&bracket)?;
+    let before = &text[..at];
+    // Back to the start of this address: the last comma or colon outside quotes.
+    let mut start = 0;
+    let mut quoted = false;
+    let mut escaped = false;
+    for (i, c) in before.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' | ':' if !quoted => start = i + 1,
+            _ => {}
+        }
+    }
+    let name: String = before[start..]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+        None => name,
+    };
+    (!name.is_empty()).then(|| name.into_bytes())
 }
 
 /// ASCII names as they are; others as one RFC 2047 `B` word, which every client decodes.

@@ -128,6 +128,30 @@ pub struct SearchFields {
     pub references: Vec<String>,
 }
 
+/// The search fields in lower case, as header SEARCH compares them (case-insensitively).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchText {
+    pub subject: String,
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub sent: Option<(i64, i16)>,
+}
+
+impl SearchFields {
+    pub fn search_text(&self) -> SearchText {
+        SearchText {
+            subject: self.subject.to_lowercase(),
+            from: self.from.to_lowercase(),
+            to: self.to.to_lowercase(),
+            cc: self.cc.to_lowercase(),
+            bcc: self.bcc.to_lowercase(),
+            sent: self.sent,
+        }
+    }
+}
+
 /// A summary could not be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum SummaryError {
@@ -171,21 +195,21 @@ impl Summary {
     }
 
     /// The part a section's part number leads to (RFC 3501 §6.4.5): numbers pick children of
-    /// multiparts; a non-multipart has only part 1; after a message/rfc822 part, the next
-    /// number applies to the message inside it.
+    /// multiparts; a non-multipart has only part 1 (itself, as Dovecot reads `2.1` of a
+    /// single part 2 too); after a message/rfc822 part, the next number applies to the
+    /// message inside it.
     pub fn part(&self, path: &[u32]) -> Option<&Part> {
         let mut at = &self.root;
         let mut entered_message = true;
         for &n in path {
             if !entered_message && let PartKind::Message { inner, .. } = &at.kind {
                 at = inner;
-                entered_message = true;
             }
             match &at.kind {
                 PartKind::Multipart(children) => {
                     at = children.get((n as usize).checked_sub(1)?)?;
                 }
-                _ if n == 1 && entered_message => {}
+                _ if n == 1 => {}
                 _ => return None,
             }
             entered_message = false;

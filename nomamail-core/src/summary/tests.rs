@@ -76,7 +76,12 @@ fn nested_message_sections_cut_where_rfc_3501_says() {
         s.message_at(&[2, 1]).is_none(),
         "a text part holds no message"
     );
-    assert!(s.part(&[1, 1]).is_none());
+    assert_eq!(
+        at(&s, &[1, 1]),
+        "first",
+        "part 1 of a single part is itself"
+    );
+    assert!(s.part(&[1, 2]).is_none());
     assert!(s.part(&[3]).is_none());
     assert!(s.part(&[2, 2, 3]).is_none());
 }

@@ -9,8 +9,8 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
 use crate::imap::session::Session;
 use crate::imap::view::SelectedView;
+use crate::summary::SearchText;
 use crate::summary::header::header_text;
-use crate::summary::{SearchFields, Summary};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
 use imap_types::response::{Code, Data};
@@ -58,14 +58,32 @@ pub fn run(
         Err(outcome) => return outcome,
     };
     let needs_summary = reads_summary(&key);
+    let texts = if needs_summary {
+        let mailbox = selected.mailbox;
+        match store.read(|r| r.search_texts(mailbox)) {
+            Ok(texts) => texts,
+            Err(error) => return error.into(),
+        }
+    } else {
+        Default::default()
+    };
     let needs_body = reads_content(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
     for (seq, entry, _) in &messages {
-        let summary = if needs_summary {
-            store.read(|r| r.summary(entry.blob)).ok().flatten()
-        } else {
-            None
+        // Messages that left the mailbox (still shown) are not in the batch: read theirs.
+        let fallback;
+        let text = match texts.get(&entry.id) {
+            Some(text) => Some(text),
+            None if needs_summary => {
+                fallback = store
+                    .read(|r| r.summary(entry.blob))
+                    .ok()
+                    .flatten()
+                    .map(|s| s.fields.search_text());
+                fallback.as_ref()
+            }
+            None => None,
         };
         let raw = if needs_body {
             store.read(|r| r.blob(entry.blob)).ok()
@@ -79,7 +97,7 @@ pub fn run(
             store: &store,
             view: &selected.view,
             recent: &selected.recent,
-            summary: summary.as_ref(),
+            text,
             parsed: parsed.as_ref(),
         };
         if candidate.matches(&key) {
@@ -153,7 +171,8 @@ struct Candidate<'a> {
     store: &'a crate::imap::Mailstore,
     view: &'a SelectedView,
     recent: &'a crate::imap::recent::Recent,
-    summary: Option<&'a Summary>,
+    /// The header fields SEARCH compares, lower case.
+    text: Option<&'a SearchText>,
     parsed: Option<&'a Message<'a>>,
 }
 
@@ -179,16 +198,16 @@ impl Candidate<'_> {
 
     /// The Date field's calendar day in the zone it was written in.
     fn sent_day(&self) -> Option<NaiveDate> {
-        let (seconds, offset) = self.summary?.fields.sent?;
+        let (seconds, offset) = self.text?.sent?;
         let zone = FixedOffset::east_opt(i32::from(offset) * 60)?;
         Some(zone.timestamp_opt(seconds, 0).single()?.date_naive())
     }
 
     /// A summary field, decoded (RFC 2047 words undone), compared without case: what the user
     /// reads, never the raw `=?utf-8?…?=` form.
-    fn field_contains(&self, field: fn(&SearchFields) -> &str, needle: &str) -> bool {
-        self.summary
-            .is_some_and(|s| needle.is_empty() || field(&s.fields).to_lowercase().contains(needle))
+    fn field_contains(&self, field: fn(&SearchText) -> &str, needle: &str) -> bool {
+        self.text
+            .is_some_and(|t| needle.is_empty() || field(t).contains(needle))
     }
 
     /// Any header field by name, as a person reads it: a value with encoded words decoded,

@@ -1,0 +1,203 @@
+//! NomaMail beside Dovecot: the same messages APPENDed to both, then the same FETCH and SEARCH
+//! commands, answers compared after normalising what may legitimately differ (a string sent
+//! as a literal or quoted; case where RFC 3501 makes it insignificant in body structures).
+//! Dovecot is Debian's `dovecot-imapd`, started by the test on loopback (`.ci/run` installs
+//! it); without it the test says so and passes, unless `NOMAMAIL_REQUIRE_DOVECOT=1`.
+
+use nomamail_tests::dovecot::Dovecot;
+use nomamail_tests::imap_server::TestServer;
+use nomamail_tests::wire::Wire;
+
+/// Messages that exercise what servers tend to disagree on.
+fn corpus() -> Vec<Vec<u8>> {
+    let messages: [&str; 7] = [
+        // Plain, no MIME headers at all.
+        "From: Ann Example <ann@example.org>\r\nTo: bob@example.org\r\nSubject: plain\r\n\
+         Date: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <p1@example.org>\r\n\r\n\
+         just text\r\nsecond line\r\n",
+        // RFC 2047 words in the subject and a display name; several recipients.
+        "From: =?utf-8?q?J=C3=B6rg?= <joerg@example.org>\r\n\
+         To: Ann <ann@example.org>, \"Bob, Jr.\" <bob@example.org>\r\n\
+         Cc: carol@example.org\r\nSubject: =?utf-8?b?R3LDvMOfZQ==?= invoice\r\n\
+         Date: Wed, 2 Dec 2026 08:30:00 -0500\r\n\r\nGrüße\r\n",
+        // Groups: named, empty, mixed with plain addresses.
+        "From: ann@example.org\r\nTo: team: Ann <ann@example.org>, bob@example.org;, \
+         solo@example.org\r\nCc: undisclosed-recipients:;\r\nSubject: groups\r\n\r\nhi\r\n",
+        // Multipart with an attached message that is itself multipart.
+        "From: a@example.org\r\nSubject: fwd invoice\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n\
+         preamble\r\n--outer\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: quoted-printable\r\n\r\nsee J=C3=B6rg's mail\r\n\
+         --outer\r\nContent-Type: message/rfc822\r\nContent-Description: forwarded\r\n\r\n\
+         From: Carl <carl@example.org>\r\nSubject: inner\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\n\
+         Content-Type: multipart/alternative; boundary=\"inner\"\r\n\r\n\
+         --inner\r\nContent-Type: text/plain\r\n\r\nthe quarterly figures\r\n\
+         --inner\r\nContent-Type: text/html\r\n\r\n<p>the quarterly figures</p>\r\n\
+         --inner--\r\n\r\n--outer--\r\n",
+        // An attachment with disposition, language and a filename.
+        "From: a@example.org\r\nSubject: attachment\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\r\nbody\r\n--b\r\n\
+         Content-Type: application/pdf; name=\"r.pdf\"\r\n\
+         Content-Disposition: attachment; filename=\"r.pdf\"\r\n\
+         Content-Language: en\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         JVBERi0xLjQK\r\n--b--\r\n",
+        // Malformed MIME: the closing boundary never comes.
+        "From: a@example.org\r\nSubject: broken\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"never\"\r\n\r\n--never\r\n\
+         Content-Type: text/plain\r\n\r\nunterminated\r\n",
+        // 8-bit header text, unencoded.
+        "From: Zoë <zoe@example.org>\r\nSubject: café\r\n\r\n8-bit header\r\n",
+    ];
+    messages.iter().map(|m| m.as_bytes().to_vec()).collect()
+}
+
+/// Literals become quoted strings, so the same string compares equal however it was sent.
+fn normalise(data: &[u8]) -> String {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] == b'{'
+            && let Some(close) = data[i..].iter().position(|&b| b == b'}')
+            && let Ok(length) = std::str::from_utf8(&data[i + 1..i + close])
+                .unwrap_or("x")
+                .trim_end_matches('+')
+                .parse::<usize>()
+            && data[i + close + 1..].starts_with(b"\r\n")
+        {
+            let start = i + close + 3;
+            let end = (start + length).min(data.len());
+            out.push(b'"');
+            for &b in &data[start..end] {
+                if b == b'"' || b == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+            i = end;
+            continue;
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn login(addr: std::net::SocketAddr, user: &str, password: &str) -> Wire {
+    let mut wire = Wire::open(addr).expect("connect");
+    wire.ok(&format!("LOGIN {user} {password}"));
+    wire
+}
+
+/// The untagged answer to a command, normalised; `NO`/`BAD` answers as their status word.
+fn answer(wire: &mut Wire, command: &str) -> String {
+    let (data, status) = wire.command(command.as_bytes()).expect("answer");
+    let word = status.split_whitespace().nth(1).unwrap_or("").to_string();
+    if word != "OK" {
+        return word;
+    }
+    normalise(&data)
+}
+
+#[test]
+fn fetch_and_search_answer_as_dovecot_does() {
+    let dovecot = match Dovecot::start() {
+        Ok(dovecot) => dovecot,
+        Err(why) => {
+            assert!(
+                std::env::var("NOMAMAIL_REQUIRE_DOVECOT").is_err(),
+                "Dovecot is required here: {why}"
+            );
+            eprintln!("not run: {why}");
+            return;
+        }
+    };
+    let ours = TestServer::start(&[("alice", "pw")]);
+    let mut a = login(ours.addr, "alice", "pw");
+    let mut b = login(dovecot.addr, &dovecot.user, &dovecot.password);
+    let messages = corpus();
+    for wire in [&mut a, &mut b] {
+        for message in &messages {
+            let mut command = format!("APPEND INBOX {{{}+}}\r\n", message.len()).into_bytes();
+            command.extend_from_slice(message);
+            let (_, status) = wire.command(&command).expect("append");
+            assert!(status.contains(" OK"), "{status}");
+        }
+        wire.ok("SELECT INBOX");
+    }
+    let items = [
+        "RFC822.SIZE",
+        "ENVELOPE",
+        "BODY",
+        "BODYSTRUCTURE",
+        "BODY.PEEK[HEADER]",
+        "BODY.PEEK[TEXT]",
+        "BODY.PEEK[1]",
+        "BODY.PEEK[2]",
+        "BODY.PEEK[1.MIME]",
+        "BODY.PEEK[2.MIME]",
+        "BODY.PEEK[2.HEADER]",
+        "BODY.PEEK[2.TEXT]",
+        "BODY.PEEK[2.1]",
+        "BODY.PEEK[2.2]",
+        "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]",
+        "BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM DATE)]",
+        "BODY.PEEK[2.HEADER.FIELDS (SUBJECT)]",
+    ];
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for n in 1..=messages.len() {
+        for item in items {
+            let command = format!("FETCH {n} ({item})");
+            let (ours, theirs) = (answer(&mut a, &command), answer(&mut b, &command));
+            // Body structures: type, subtype, encoding and parameter names are
+            // case-insensitive (RFC 3501 §7.4.2; Dovecot writes them as the message does).
+            let fold = item.starts_with("BODY") && !item.contains('[');
+            let same = if fold {
+                ours.to_lowercase() == theirs.to_lowercase()
+            } else {
+                ours == theirs
+            };
+            compared += 1;
+            if !same {
+                differences.push(format!(
+                    "{command}\n  ours:    {ours:?}\n  Dovecot: {theirs:?}"
+                ));
+            }
+        }
+    }
+    for search in [
+        "SEARCH SUBJECT invoice",
+        "SEARCH FROM joerg",
+        "SEARCH CHARSET UTF-8 FROM {5+}\r\nJörg",
+        "SEARCH TO bob",
+        "SEARCH CC carol",
+        "SEARCH BODY quarterly",
+        "SEARCH TEXT quarterly",
+        "SEARCH TEXT invoice",
+        "SEARCH HEADER Message-ID \"<p1@example.org>\"",
+        "SEARCH SENTSINCE 2-Dec-2026",
+        "SEARCH LARGER 300",
+        "SEARCH OR SUBJECT groups SUBJECT broken",
+    ] {
+        let command = search.to_string();
+        let (ours, theirs) = (answer(&mut a, &command), answer(&mut b, &command));
+        compared += 1;
+        if ours != theirs {
+            differences.push(format!(
+                "{command}\n  ours:    {ours:?}\n  Dovecot: {theirs:?}"
+            ));
+        }
+    }
+    eprintln!(
+        "{compared} answers compared, {} differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert!(
+        differences.is_empty(),
+        "{} answers differ from Dovecot's",
+        differences.len()
+    );
+}
