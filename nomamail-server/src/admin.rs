@@ -52,9 +52,15 @@ pub fn request_with_progress(
             }
             "ok" => {
                 let tally = match numbers(rest)[..] {
+                    [imported, duplicates, skipped] => Tally {
+                        imported,
+                        duplicates,
+                        skipped,
+                    },
                     [imported, duplicates] => Tally {
                         imported,
                         duplicates,
+                        skipped: 0,
                     },
                     _ => Tally::default(),
                 };
@@ -133,19 +139,28 @@ fn handle(
             let store = stores.open(user)?;
             let mut importer = Importer::default();
             let mut done = 0u64;
-            crate::import::read_source(Path::new(path), rest.first().copied(), |item| {
-                // One write per message: IMAP sessions see the import as it goes.
-                store.write(|replica| importer.import(replica, &item))?;
-                done += item.bytes.len() as u64;
-                let tally = importer.tally;
-                let _ = report.send(format!(
-                    "progress\t{done}\t{}\t{}\n",
-                    tally.imported, tally.duplicates
-                ));
-                Ok(())
-            })?;
+            let mut skipped = 0u64;
+            crate::import::read_source(
+                Path::new(path),
+                rest.first().copied(),
+                |item| {
+                    // One write per message: IMAP sessions see the import as it goes.
+                    store.write(|replica| importer.import(replica, &item))?;
+                    done += item.bytes.len() as u64;
+                    let tally = importer.tally;
+                    let _ = report.send(format!(
+                        "progress\t{done}\t{}\t{}\n",
+                        tally.imported, tally.duplicates
+                    ));
+                    Ok(())
+                },
+                |note| {
+                    skipped += 1;
+                    tracing::warn!("import for {user}: skipped {note}");
+                },
+            )?;
             Ok(format!(
-                "\t{}\t{}",
+                "\t{}\t{}\t{skipped}",
                 importer.tally.imported, importer.tally.duplicates
             ))
         }

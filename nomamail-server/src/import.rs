@@ -1,4 +1,6 @@
-//! `import --user U PATH`: a Maildir (Maildir++ subfolders become mailboxes) or an mbox file
+//! `import --user U PATH`: a Maildir (Maildir++ subfolders, `.Archive.2024`, and fs-layout
+//! subfolders, `Archive/2024/cur` as Dovecot's `LAYOUT=fs` and mbsync's `SubFolders
+//! Verbatim` write them, become mailboxes) or an mbox file
 //! (into INBOX, or `--mailbox`) into an account, read with mail-parser's mailbox readers.
 //! A message whose exact bytes are already in the target mailbox is skipped, so a second
 //! run imports nothing and an interrupted run picks up where it stopped. Maildir flags and
@@ -24,6 +26,8 @@ pub struct Item {
 pub struct Tally {
     pub imported: u64,
     pub duplicates: u64,
+    /// Folders of the source that were not imported (each reported as it was met).
+    pub skipped: u64,
 }
 
 /// Bytes of the source, for the progress bar.
@@ -40,24 +44,38 @@ pub fn source_bytes(path: &Path) -> u64 {
     walk(path)
 }
 
-/// Calls `each` for every message of the Maildir or mbox at `path`, in order.
+/// Calls `each` for every message of the Maildir or mbox at `path`, in order, and `skip`
+/// for every directory under a Maildir that holds no Maildir (nothing is passed over
+/// without a word).
 pub fn read_source(
     path: &Path,
     mailbox: Option<&str>,
     mut each: impl FnMut(Item) -> Result<()>,
+    mut skip: impl FnMut(String),
 ) -> Result<()> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
-        if !path.join("cur").is_dir() && !path.join("new").is_dir() {
+        // fs layout: folders are plain subdirectories (Maildir++ ones start with a dot). The
+        // top may hold none of its own (mbsync keeps INBOX in a subdirectory too).
+        let mut fs_layout = Vec::new();
+        fs_folders(path, &mut Vec::new(), &mut fs_layout, &mut skip)?;
+        let top_is_maildir = path.join("cur").is_dir() && path.join("new").is_dir();
+        if !top_is_maildir && fs_layout.is_empty() {
             bail!(
-                "{} is a directory but not a Maildir (no cur/ or new/)",
+                "{} is a directory but not a Maildir (no cur/ and new/ in it or below it)",
                 path.display()
             );
         }
-        let folders = mail_parser::mailbox::maildir::FolderIterator::new(path, Some("."))
-            .with_context(|| format!("reading the Maildir {}", path.display()))?;
-        for folder in folders {
+        let folders = if top_is_maildir {
+            Some(
+                mail_parser::mailbox::maildir::FolderIterator::new(path, Some("."))
+                    .with_context(|| format!("reading the Maildir {}", path.display()))?,
+            )
+        } else {
+            None
+        };
+        for folder in folders.into_iter().flatten() {
             let folder = folder.context("reading a Maildir folder")?;
             let name = match (mailbox, folder.name()) {
                 (Some(target), None) => target.to_string(),
@@ -65,31 +83,16 @@ pub fn read_source(
                 (None, None) => "INBOX".to_string(),
                 (None, Some(sub)) => sub.replace('.', "/"),
             };
-            for message in folder {
-                let message = message.context("reading a Maildir message")?;
-                let flags = message
-                    .flags()
-                    .iter()
-                    .filter_map(|flag| {
-                        use mail_parser::mailbox::maildir::Flag;
-                        Some(match flag {
-                            Flag::Seen => "\\Seen",
-                            Flag::Replied => "\\Answered",
-                            Flag::Flagged => "\\Flagged",
-                            Flag::Draft => "\\Draft",
-                            Flag::Trashed => "\\Deleted",
-                            Flag::Passed => return None,
-                        })
-                    })
-                    .map(str::to_string)
-                    .collect();
-                each(Item {
-                    mailbox: name.clone(),
-                    flags,
-                    date: message.internal_date() as i64,
-                    bytes: crlf(&message.unwrap_contents()),
-                })?;
-            }
+            read_maildir_folder(folder, &name, &mut each)?;
+        }
+        for (relative, dir) in fs_layout {
+            let name = match mailbox {
+                Some(target) => format!("{target}/{relative}"),
+                None => relative,
+            };
+            let folder = mail_parser::mailbox::maildir::MessageIterator::new(&dir)
+                .with_context(|| format!("reading the Maildir folder {}", dir.display()))?;
+            read_maildir_folder(folder, &name, &mut each)?;
         }
     } else {
         let file =
@@ -106,6 +109,76 @@ pub fn read_source(
                 bytes,
             })?;
         }
+    }
+    Ok(())
+}
+
+/// Subdirectories of a Maildir that are Maildirs themselves (`cur` and `new` in them), as
+/// (mailbox name, directory), parents before children; `skip` hears of the others.
+fn fs_folders(
+    dir: &Path,
+    names: &mut Vec<String>,
+    found: &mut Vec<(String, std::path::PathBuf)>,
+    skip: &mut impl FnMut(String),
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ["cur", "new", "tmp"].contains(&name.as_str()) || name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        names.push(name);
+        let before = found.len();
+        if path.join("cur").is_dir() && path.join("new").is_dir() {
+            found.push((names.join("/"), path.clone()));
+        }
+        fs_folders(&path, names, found, skip)?;
+        if found.len() == before {
+            skip(format!(
+                "{} holds no Maildir (no cur/ and new/ in it or below it)",
+                path.display()
+            ));
+        }
+        names.pop();
+    }
+    Ok(())
+}
+
+fn read_maildir_folder(
+    folder: mail_parser::mailbox::maildir::MessageIterator,
+    name: &str,
+    each: &mut impl FnMut(Item) -> Result<()>,
+) -> Result<()> {
+    for message in folder {
+        let message = message.context("reading a Maildir message")?;
+        let flags = message
+            .flags()
+            .iter()
+            .filter_map(|flag| {
+                use mail_parser::mailbox::maildir::Flag;
+                Some(match flag {
+                    Flag::Seen => "\\Seen",
+                    Flag::Replied => "\\Answered",
+                    Flag::Flagged => "\\Flagged",
+                    Flag::Draft => "\\Draft",
+                    Flag::Trashed => "\\Deleted",
+                    Flag::Passed => return None,
+                })
+            })
+            .map(str::to_string)
+            .collect();
+        each(Item {
+            mailbox: name.to_string(),
+            flags,
+            date: message.internal_date() as i64,
+            bytes: crlf(&message.unwrap_contents()),
+        })?;
     }
     Ok(())
 }
@@ -210,16 +283,28 @@ pub fn run(data_dir: &Path, user: &str, path: &Path, mailbox: Option<&str>) -> R
     let tally = match accounts.open_replica(user, Durability::Full) {
         Ok(mut replica) => {
             let mut importer = Importer::default();
-            read_source(path, mailbox, |item| {
-                bar.inc(item.bytes.len() as u64);
-                importer.import(&mut replica, &item)?;
-                bar.set_message(format!(
-                    "{} imported, {} already there",
-                    importer.tally.imported, importer.tally.duplicates
-                ));
-                Ok(())
-            })?;
-            importer.tally
+            let mut skipped = 0;
+            read_source(
+                path,
+                mailbox,
+                |item| {
+                    bar.inc(item.bytes.len() as u64);
+                    importer.import(&mut replica, &item)?;
+                    bar.set_message(format!(
+                        "{} imported, {} already there",
+                        importer.tally.imported, importer.tally.duplicates
+                    ));
+                    Ok(())
+                },
+                |note| {
+                    skipped += 1;
+                    bar.suspend(|| eprintln!("skipped: {note}"));
+                },
+            )?;
+            Tally {
+                skipped,
+                ..importer.tally
+            }
         }
         Err(e) if e.is_locked() => {
             let absolute = std::fs::canonicalize(path)
@@ -241,5 +326,11 @@ pub fn run(data_dir: &Path, user: &str, path: &Path, mailbox: Option<&str>) -> R
         "imported {} messages into {user}; {} were there already",
         tally.imported, tally.duplicates
     );
+    if tally.skipped > 0 {
+        println!(
+            "{} folders skipped (named above, or in the daemon's log)",
+            tally.skipped
+        );
+    }
     Ok(())
 }

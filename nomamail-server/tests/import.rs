@@ -120,3 +120,69 @@ fn maildir_and_mbox_import_once_directly_and_through_the_daemon() {
     );
     server.stop();
 }
+
+#[test]
+fn fs_layout_maildirs_import_every_folder_and_name_what_they_skip() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_nomamail-server"));
+    let mut server = Daemon::new(bin, "office", FAST_SYNC, "");
+    server.add_user("alice", "pw");
+    let source = tempfile::tempdir().unwrap();
+    // As Dovecot's LAYOUT=fs writes it: INBOX at the top, folders as subdirectories, nested.
+    let root = source.path().join("Maildir");
+    for dir in ["", "Archive", "Archive/2024", "Lists/rust"] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(root.join(dir).join(sub)).unwrap();
+        }
+    }
+    write(&root.join("cur/1.host:2,S"), "Subject: top\n\ninbox\n");
+    write(
+        &root.join("Archive/cur/2.host:2,"),
+        "Subject: archived\n\nold\n",
+    );
+    write(
+        &root.join("Archive/2024/new/3.host"),
+        "Subject: nested\n\nolder\n",
+    );
+    write(
+        &root.join("Lists/rust/cur/4.host:2,F"),
+        "Subject: list\n\nmail\n",
+    );
+    std::fs::create_dir_all(root.join("attachments-not-mail")).unwrap();
+    write(&root.join("dovecot-uidlist"), "3 V1 N5\n");
+    let first = server.cli_ok(&["import", "--user", "alice", root.to_str().unwrap()], "");
+    assert!(first.contains("imported 4 messages"), "{first}");
+    assert!(first.contains("1 folders skipped"), "{first}");
+    let skipped = server.cli(&["import", "--user", "alice", root.to_str().unwrap()], "");
+    let said = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        said.contains("attachments-not-mail"),
+        "named, not silent: {said}"
+    );
+
+    // As mbsync's `SubFolders Verbatim` writes it: no Maildir at the top at all.
+    let verbatim = source.path().join("mbsync");
+    for dir in ["INBOX", "Sent"] {
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(verbatim.join(dir).join(sub)).unwrap();
+        }
+    }
+    write(&verbatim.join("INBOX/cur/5.host:2,S"), "Subject: m1\n\nx\n");
+    write(&verbatim.join("Sent/cur/6.host:2,S"), "Subject: m2\n\ny\n");
+    let out = server.cli_ok(
+        &["import", "--user", "alice", verbatim.to_str().unwrap()],
+        "",
+    );
+    assert!(out.contains("imported 2 messages"), "{out}");
+
+    server.start();
+    let snap = snapshot(server.imap_addr(), "alice", "pw").unwrap();
+    assert_eq!(flags_of(&snap, "INBOX").len(), 2);
+    assert_eq!(flags_of(&snap, "Archive").len(), 1);
+    assert_eq!(flags_of(&snap, "Archive/2024").len(), 1);
+    assert_eq!(
+        flags_of(&snap, "Lists/rust"),
+        vec![vec!["\\Flagged".to_string()]]
+    );
+    assert_eq!(flags_of(&snap, "Sent").len(), 1);
+    server.stop();
+}

@@ -288,6 +288,9 @@ pub fn snapshot(addr: SocketAddr, user: &str, password: &str) -> Option<Snapshot
                 .and_then(|rest| rest.split(')').next())
                 .unwrap_or("")
                 .split_whitespace()
+                // Session state (the first session to look sees new mail as recent), not
+                // part of the store.
+                .filter(|f| *f != "\\Recent")
                 .map(str::to_string)
                 .collect();
             flags.sort();
