@@ -214,11 +214,15 @@ impl Accounts {
         if !is_valid_user_name(&card.user) {
             return Err(AccountError::InvalidName(card.user.clone()));
         }
-        if PasswordHash::new(&card.password_hash).is_err() {
-            return Err(AccountError::Hash(format!(
-                "the password record of {} is not a PHC string",
-                card.user
-            )));
+        match PasswordHash::new(&card.password_hash) {
+            Ok(parsed) if bounded_argon2id(&parsed) => {}
+            _ => {
+                return Err(AccountError::Hash(format!(
+                    "the password record of {} is not an argon2id hash within this server's \
+                     cost bounds",
+                    card.user
+                )));
+            }
         }
         match self.get(&card.user)? {
             Some(info) if info.account_seed != card.seed => {
@@ -521,6 +525,23 @@ mod tests {
     #[test]
     fn the_decoy_hash_parses() {
         assert!(PasswordHash::new(DECOY_HASH).is_ok());
+        assert!(bounded_argon2id(&PasswordHash::new(DECOY_HASH).unwrap()));
+    }
+
+    #[test]
+    fn hashes_beyond_the_cost_bounds_or_not_argon2id_are_never_run() {
+        let tail = "$bm9tYW1haWwtZGVjb3k$5O3Qk8Jb1+0ZuX4f0p1y3kQm1H1n0m6s9Qq2l9Q0d3M";
+        for head in [
+            "$argon2id$v=19$m=4194304,t=2,p=1",
+            "$argon2id$v=19$m=19456,t=100000,p=1",
+            "$argon2id$v=19$m=19456,t=2,p=64",
+            "$argon2i$v=19$m=19456,t=2,p=1",
+        ] {
+            let text = format!("{head}{tail}");
+            let parsed = PasswordHash::new(&text).expect("a PHC string");
+            assert!(!bounded_argon2id(&parsed), "{head}");
+            assert!(!argon2_matches(&parsed, b"anything"), "{head}");
+        }
     }
 }
 
@@ -534,7 +555,28 @@ thread_local! {
 
 /// Recomputes the hash with the parameters and salt in `hash` and compares in constant time
 /// (`Output`'s equality is constant-time).
+/// Highest argon2 costs a stored hash may ask for: a login costs at most 64 MiB and a few
+/// passes, whatever a hash (perhaps brought by a paired server) says.
+const MAX_ARGON2_MEMORY_KIB: u32 = 64 << 10;
+const MAX_ARGON2_PASSES: u32 = 8;
+const MAX_ARGON2_LANES: u32 = 4;
+
+/// An argon2id hash whose memory, passes and lanes are within the bounds above.
+fn bounded_argon2id(hash: &PasswordHash<'_>) -> bool {
+    let Ok(argon2::Algorithm::Argon2id) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    argon2::Params::try_from(hash).is_ok_and(|params| {
+        params.m_cost() <= MAX_ARGON2_MEMORY_KIB
+            && params.t_cost() <= MAX_ARGON2_PASSES
+            && params.p_cost() <= MAX_ARGON2_LANES
+    })
+}
+
 fn argon2_matches(hash: &PasswordHash<'_>, password: &[u8]) -> bool {
+    if !bounded_argon2id(hash) {
+        return false;
+    }
     let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
         return false;
     };

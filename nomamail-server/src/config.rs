@@ -47,6 +47,9 @@ pub struct ImapSection {
     pub max_literal: u32,
     pub max_line: usize,
     pub idle_timeout_secs: u64,
+    /// Refuse passwords in the clear even from loopback (behind a local TLS proxy every
+    /// client seems to come from 127.0.0.1).
+    pub require_tls: bool,
 }
 
 impl Default for ImapSection {
@@ -60,6 +63,7 @@ impl Default for ImapSection {
             max_literal: 64 << 20,
             max_line: 64 << 10,
             idle_timeout_secs: 30 * 60,
+            require_tls: false,
         }
     }
 }
@@ -208,6 +212,9 @@ max_connections = 1000
 max_literal = 67108864
 max_line = 65536
 idle_timeout_secs = 1800
+# Passwords in the clear are taken only from loopback addresses; true refuses them there too
+# (for a server behind a local TLS proxy, where every client comes from 127.0.0.1).
+require_tls = false
 
 [smtp]
 # SMTP listener: your MTA (or the paired server) delivers local users' mail and sync mail here.

@@ -163,7 +163,11 @@ pub async fn serve(
             ..Limits::default()
         },
         tls: Some(tls.clone()),
-        allow_plaintext_anywhere: false,
+        plaintext: if config.imap.require_tls {
+            nomamail_core::imap::PlaintextPasswords::Never
+        } else {
+            nomamail_core::imap::PlaintextPasswords::LoopbackOnly
+        },
     };
     tasks.spawn({
         let stores = stores.clone();

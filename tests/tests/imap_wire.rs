@@ -293,3 +293,86 @@ fn a_large_fetch_streams_out_intact() {
         at += found + body.len();
     }
 }
+
+#[test]
+fn before_login_only_small_literals_are_taken() {
+    let server = TestServer::start_with(&[("alice", "pw")], ServerConfig::default());
+    let mut wire = open(&server);
+    // A password as a literal is fine.
+    wire.send(b"a1 LOGIN alice {2}\r\n").expect("send");
+    assert!(wire.line().expect("read").starts_with('+'));
+    wire.send(b"pw\r\n").expect("send");
+    let done = wire.until("a1").expect("answer");
+    assert!(
+        done.last().is_some_and(|l| l.starts_with("a1 OK")),
+        "{done:?}"
+    );
+    drop(wire);
+
+    let mut stranger = open(&server);
+    stranger.send(b"b1 LOGIN {100000}\r\n").expect("send");
+    let refused = stranger.until("b1").expect("answer");
+    assert!(
+        refused.last().is_some_and(|l| l.contains("NO [TOOBIG]")),
+        "synchronizing: refused before it is sent: {refused:?}"
+    );
+    stranger.send(b"b2 LOGIN {100000+}\r\n").expect("send");
+    let bye = stranger.line().expect("read");
+    assert!(
+        bye.starts_with("* BYE"),
+        "non-synchronizing: the connection ends: {bye}"
+    );
+}
+
+#[test]
+fn require_tls_refuses_passwords_in_the_clear_even_from_loopback() {
+    let config = ServerConfig {
+        plaintext: nomamail_core::imap::PlaintextPasswords::Never,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(&[("alice", "pw")], config);
+    let mut wire = open(&server);
+    let (_, status) = wire.command(b"LOGIN alice pw").expect("answer");
+    assert!(status.contains("NO [PRIVACYREQUIRED]"), "{status}");
+    let (data, _) = wire.command(b"CAPABILITY").expect("answer");
+    assert!(
+        String::from_utf8_lossy(&data).contains("LOGINDISABLED"),
+        "and says so up front"
+    );
+}
+
+#[test]
+fn a_client_that_stops_reading_is_disconnected_not_waited_for() {
+    let config = ServerConfig {
+        limits: Limits {
+            write_timeout: std::time::Duration::from_millis(500),
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(&[("alice", "pw")], config);
+    let store = server.store("alice");
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(8 << 20));
+    store
+        .write(|r| {
+            for _ in 0..4 {
+                r.append(nomamail_core::INBOX_ID, big.as_bytes(), &[], 0, 0)?;
+            }
+            Ok::<_, nomamail_core::Error>(())
+        })
+        .expect("fill");
+    let mut wire = open(&server);
+    wire.ok("LOGIN alice pw");
+    wire.ok("SELECT INBOX");
+    wire.send(b"f1 FETCH 1:* BODY.PEEK[]\r\n").expect("send");
+    // Far longer than the write timeout, without reading a byte.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut rest = Vec::new();
+    let _ = wire.reader.read_to_end(&mut rest);
+    let text = String::from_utf8_lossy(&rest);
+    assert!(rest.len() < 32 << 20, "the whole answer was not sent");
+    assert!(!text.contains("f1 OK"), "the command did not complete");
+    // The server goes on serving others.
+    let mut other = open(&server);
+    other.ok("LOGIN alice pw");
+}

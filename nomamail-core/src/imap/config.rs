@@ -22,6 +22,13 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// Unauthenticated connections are dropped sooner.
     pub login_timeout: Duration,
+    /// However active, a connection that has not logged in by then is closed.
+    pub login_deadline: Duration,
+    /// Largest literal before login: enough for a user name and password, not for a flood.
+    pub max_literal_before_login: u32,
+    /// A write to a client that has not completed by then ends the connection: a client
+    /// that stops reading cannot hold a session (and a blocking thread) for ever.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -34,6 +41,9 @@ impl Default for Limits {
             autologout: Duration::from_secs(30 * 60),
             handshake_timeout: Duration::from_secs(30),
             login_timeout: Duration::from_secs(60),
+            login_deadline: Duration::from_secs(180),
+            max_literal_before_login: 8 << 10,
+            write_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -44,14 +54,30 @@ pub struct ServerConfig {
     /// Certificate and key for STARTTLS and implicit-TLS listeners. Without it the server
     /// offers no TLS, and only loopback clients can log in.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Accept LOGIN and AUTHENTICATE PLAIN without TLS from anywhere. Off by default: then only
-    /// clients on a loopback address may send a password in the clear.
-    pub allow_plaintext_anywhere: bool,
+    /// Where LOGIN and AUTHENTICATE PLAIN may come without TLS.
+    pub plaintext: PlaintextPasswords,
+}
+
+/// Where a password may travel in the clear.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlaintextPasswords {
+    /// From loopback addresses only (the default): nothing crosses a network unprotected.
+    #[default]
+    LoopbackOnly,
+    /// Nowhere, not even from loopback: for a server behind a local proxy, where every
+    /// connection comes from 127.0.0.1 whoever the client is.
+    Never,
+    /// From anywhere (tests and closed networks only).
+    Anywhere,
 }
 
 impl ServerConfig {
     pub fn plaintext_allowed(&self, peer: SocketAddr) -> bool {
-        self.allow_plaintext_anywhere || peer.ip().is_loopback()
+        match self.plaintext {
+            PlaintextPasswords::LoopbackOnly => peer.ip().is_loopback(),
+            PlaintextPasswords::Never => false,
+            PlaintextPasswords::Anywhere => true,
+        }
     }
 }
 
@@ -66,9 +92,14 @@ mod tests {
         assert!(config.plaintext_allowed("[::1]:5000".parse().expect("addr")));
         assert!(!config.plaintext_allowed("192.0.2.7:5000".parse().expect("addr")));
         let open = ServerConfig {
-            allow_plaintext_anywhere: true,
+            plaintext: PlaintextPasswords::Anywhere,
             ..ServerConfig::default()
         };
         assert!(open.plaintext_allowed("192.0.2.7:5000".parse().expect("addr")));
+        let closed = ServerConfig {
+            plaintext: PlaintextPasswords::Never,
+            ..ServerConfig::default()
+        };
+        assert!(!closed.plaintext_allowed("127.0.0.1:5000".parse().expect("addr")));
     }
 }

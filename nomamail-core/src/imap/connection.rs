@@ -77,6 +77,9 @@ pub struct Connection {
     chunk: Box<[u8]>,
     stop: watch::Receiver<bool>,
     acks: QuickAck,
+    peer: SocketAddr,
+    /// When the connection must have logged in by.
+    login_deadline: tokio::time::Instant,
 }
 
 /// Serves one client. With `implicit_tls`, the TLS handshake comes first (port 993 style).
@@ -102,6 +105,7 @@ pub async fn run(
     };
     let secure = implicit_tls;
     let limits = shared.config.limits.clone();
+    let limits_deadline = limits.login_deadline;
     let max_message = limits
         .max_literal
         .saturating_add(u32::try_from(limits.max_line * 4).unwrap_or(u32::MAX));
@@ -116,6 +120,8 @@ pub async fn run(
         chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
         stop,
         acks,
+        peer,
+        login_deadline: tokio::time::Instant::now() + limits_deadline,
     };
     // An error here is the client going away; there is no one left to tell.
     let _ = connection.serve().await;
@@ -129,17 +135,26 @@ impl Connection {
         };
         self.send(&greeting).await?;
         loop {
-            let authenticated = self.session.as_ref().is_some_and(|s| s.store().is_some());
+            let authenticated = self.authenticated();
             let timeout = if authenticated {
                 self.limits.autologout
             } else {
-                self.limits.login_timeout
+                let left = self
+                    .login_deadline
+                    .saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    return self.limit_bye("not logged in in time").await;
+                }
+                self.limits.login_timeout.min(left)
             };
             match self.wait(timeout).await {
                 Wait::Incoming(Ok(Incoming::Message)) => {}
                 Wait::Incoming(Ok(Incoming::Closed)) | Wait::Incoming(Err(_)) => return Ok(()),
                 Wait::Stop => return self.bye("server shutting down").await,
-                Wait::Timeout => return self.bye("autologout: idle for too long").await,
+                Wait::Timeout if authenticated => {
+                    return self.limit_bye("autologout: idle for too long").await;
+                }
+                Wait::Timeout => return self.limit_bye("not logged in in time").await,
             }
             let command = match self.fragments.decode_message(&CommandCodec::default()) {
                 Ok(command) => command.into_static(),
@@ -248,7 +263,7 @@ impl Connection {
             return Ok(false);
         };
         if self.fragments.progress().is_some() || !self.fragments.message_bytes().is_empty() {
-            self.bye("data after STARTTLS").await?;
+            self.limit_bye("data after STARTTLS").await?;
             return Ok(false);
         }
         out.tagged(&tag, Outcome::ok("begin TLS negotiation now"));
@@ -347,7 +362,7 @@ impl Connection {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    self.bye("IDLE lasted too long").await?;
+                    self.limit_bye("IDLE lasted too long").await?;
                     return Ok(false);
                 }
                 _ = stop.changed() => {
@@ -413,9 +428,18 @@ impl Connection {
                 }) => {
                     self.line_start = end;
                     if let Some(LiteralAnnouncement { mode, length }) = announcement {
-                        if length > self.limits.max_literal {
+                        // Before login, only what a user name and password need: a thousand
+                        // strangers cannot make the server buffer a thousand messages.
+                        let max_literal = if self.authenticated() {
+                            self.limits.max_literal
+                        } else {
+                            self.limits
+                                .max_literal_before_login
+                                .min(self.limits.max_literal)
+                        };
+                        if length > max_literal {
                             if mode == LiteralMode::NonSync {
-                                self.bye("literal too large").await?;
+                                self.limit_bye("literal too large").await?;
                                 return Ok(Incoming::Closed);
                             }
                             self.refuse_literal().await?;
@@ -439,7 +463,7 @@ impl Connection {
                         .len()
                         .saturating_sub(self.line_start);
                     if !self.in_literal && pending > self.limits.max_line {
-                        self.bye("command line too long").await?;
+                        self.limit_bye("command line too long").await?;
                         return Ok(Incoming::Closed);
                     }
                     let n = self.io.read(&mut self.chunk).await?;
@@ -490,9 +514,32 @@ impl Connection {
         self.send(&out.take()).await
     }
 
+    /// BYE for a limit the client ran into, logged with its address.
+    async fn limit_bye(&mut self, text: &str) -> io::Result<()> {
+        tracing::warn!("imap connection closed: {text}: rip={}", self.peer.ip());
+        self.bye(text).await
+    }
+
+    fn authenticated(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.store().is_some())
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.io.write_all(bytes).await?;
-        self.io.flush().await
+        let write = async {
+            self.io.write_all(bytes).await?;
+            self.io.flush().await
+        };
+        match tokio::time::timeout(self.limits.write_timeout, write).await {
+            Ok(written) => written,
+            Err(_) => {
+                tracing::warn!(
+                    "imap connection closed: the client did not read for {:?}: rip={}",
+                    self.limits.write_timeout,
+                    self.peer.ip()
+                );
+                Err(io::ErrorKind::TimedOut.into())
+            }
+        }
     }
 }
 

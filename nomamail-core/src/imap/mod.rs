@@ -21,6 +21,6 @@ pub mod throttle;
 pub mod view;
 pub mod wire;
 
-pub use config::{Limits, ServerConfig};
+pub use config::{Limits, PlaintextPasswords, ServerConfig};
 pub use mailstores::{Mailstore, Mailstores};
 pub use server::{Listener, serve, serve_listeners};

@@ -27,6 +27,10 @@ pub fn run(
         std::str::from_utf8(user.as_ref()),
         std::str::from_utf8(password.declassify().as_ref()),
     ) else {
+        tracing::warn!(
+            "imap login failed: user=\"(not UTF-8)\" rip={}",
+            session.peer.ip()
+        );
         reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
         return failed();
     };
@@ -40,11 +44,15 @@ pub fn log_in(session: &mut Session, user: &str, password: &str, reply: &mut Rep
         .authenticate(user, &Password::new(password))
     {
         Ok(Some(store)) => {
+            // One line per outcome, with the address: what an admin greps and fail2ban
+            // matches (the README gives the filter).
+            tracing::info!("imap login ok: user={user:?} rip={}", session.peer.ip());
             session.shared.throttle.succeeded(session.peer.ip());
             session.state = State::Authenticated { store };
             Outcome::ok_with(Code::Capability(capability::list(session)), "logged in")
         }
         Ok(None) => {
+            tracing::warn!("imap login failed: user={user:?} rip={}", session.peer.ip());
             reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
             failed()
         }
