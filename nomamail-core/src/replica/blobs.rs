@@ -48,6 +48,18 @@ pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]
 /// Bodies without a current summary (stored before summaries existed, or under another
 /// summary version) get one, a batch per transaction so a large store is not one huge commit.
 pub(super) fn summarize_missing(conn: &mut rusqlite::Connection) -> Result<u64> {
+    // Once every body has a current summary, every body stored later gets one as it comes:
+    // later openings need not look again.
+    let complete: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'summaries_complete'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if complete == Some(i64::from(crate::summary::SUMMARY_VERSION)) {
+        return Ok(0);
+    }
     let mut done = 0;
     loop {
         let tx = conn.transaction()?;
@@ -60,6 +72,11 @@ pub(super) fn summarize_missing(conn: &mut rusqlite::Connection) -> Result<u64> 
                 .collect::<std::result::Result<_, _>>()?
         };
         if batch.is_empty() {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('summaries_complete', ?1)",
+                [crate::summary::SUMMARY_VERSION],
+            )?;
+            tx.commit()?;
             return Ok(done);
         }
         for hash in &batch {

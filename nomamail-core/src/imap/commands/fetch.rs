@@ -138,26 +138,32 @@ pub fn run(
     let needs = Needs::of(&names);
     let mut unavailable = 0;
     let newly_seen: std::collections::HashSet<_> = newly_seen.into_iter().collect();
+    let reads_store = needs.summary || needs.bytes != Bytes::None;
     for (seq, entry, _) in &messages {
-        let read = store.read(|r| -> crate::Result<(Option<Summary>, Option<Vec<u8>>)> {
-            let summary = if needs.summary || needs.bytes == Bytes::Header {
-                Some(
-                    r.summary(entry.blob)?
-                        .ok_or_else(|| crate::Error::BlobMissing(format!("{:?}", entry.blob)))?,
-                )
-            } else {
-                None
-            };
-            let raw = match needs.bytes {
-                Bytes::None => None,
-                Bytes::Header => {
-                    let header_end = summary.as_ref().map_or(0, |s| s.header().end);
-                    Some(r.blob_prefix(entry.blob, u64::from(header_end))?)
-                }
-                Bytes::Whole => Some(r.blob(entry.blob)?),
-            };
-            Ok((summary, raw))
-        });
+        let read = if !reads_store {
+            // FLAGS, UID, sizes and dates are in the entry already.
+            Ok((None, None))
+        } else {
+            store.read(|r| -> crate::Result<(Option<Summary>, Option<Vec<u8>>)> {
+                let summary =
+                    if needs.summary || needs.bytes == Bytes::Header {
+                        Some(r.summary(entry.blob)?.ok_or_else(|| {
+                            crate::Error::BlobMissing(format!("{:?}", entry.blob))
+                        })?)
+                    } else {
+                        None
+                    };
+                let raw = match needs.bytes {
+                    Bytes::None => None,
+                    Bytes::Header => {
+                        let header_end = summary.as_ref().map_or(0, |s| s.header().end);
+                        Some(r.blob_prefix(entry.blob, u64::from(header_end))?)
+                    }
+                    Bytes::Whole => Some(r.blob(entry.blob)?),
+                };
+                Ok((summary, raw))
+            })
+        };
         let (summary, raw) = match read {
             Ok(read) => read,
             Err(crate::Error::BlobMissing(_)) => {
@@ -167,9 +173,9 @@ pub fn run(
             Err(error) => return error.into(),
         };
         let mut items = Vec::with_capacity(names.len() + 1);
+        let modseq = store.wire_modseq(entry.modseq);
+        let recent = selected.recent.contains(entry.uid);
         for name in &names {
-            let modseq = store.wire_modseq(entry.modseq);
-            let recent = selected.recent.contains(entry.uid);
             if let Some(item) = item(
                 name,
                 entry,
@@ -182,7 +188,6 @@ pub fn run(
             }
         }
         if newly_seen.contains(&entry.id) && !names.contains(&MessageDataItemName::Flags) {
-            let recent = selected.recent.contains(entry.uid);
             items.push(MessageDataItem::Flags(wire::fetch_flags(
                 &entry.flags,
                 recent,
