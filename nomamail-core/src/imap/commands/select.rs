@@ -76,15 +76,17 @@ pub fn run(
     let mut selected = Selected {
         mailbox: info.id,
         read_only,
-        view: SelectedView::new(entries.iter().cloned().map(known).collect()),
+        view: SelectedView::new(entries.into_iter().map(known).collect()),
         seen_version: version,
         seen_modseq: highest_modseq,
         announced: keywords,
         recent: Default::default(),
     };
-    selected.take_recent(&store, entries.last().map_or(0, |e| e.uid));
+    let upto = selected.view.messages().last().map_or(0, |m| m.uid);
+    selected.take_recent(&store, upto);
+    let messages = selected.view.messages();
     out.data(Data::Recent(selected.recent.count(&selected.view)));
-    if let Some(first_unseen) = entries
+    if let Some(first_unseen) = messages
         .iter()
         .position(|e| !e.flags.iter().any(|f| f == "\\Seen"))
         && let Some(seq) = NonZeroU32::new(first_unseen as u32 + 1)
@@ -102,7 +104,7 @@ pub fn run(
     }
     // RFC 7162 §3.2.5: what changed since the client's last visit, before the tagged OK.
     if let Some((_, since, known_uids)) = resync.filter(|r| r.0 == info.uidvalidity) {
-        let present: Vec<u32> = entries.iter().map(|e| e.uid).collect();
+        let present: Vec<u32> = messages.iter().map(|m| m.uid).collect();
         let highest = info.uidnext.saturating_sub(1);
         let everything = imap_types::sequence::SequenceSet::try_from("1:*");
         if let Some(known) = known_uids.or(everything.ok()) {
@@ -115,7 +117,7 @@ pub fn run(
             }
         }
         let since = store.local_modseq(since);
-        for (index, entry) in entries.iter().enumerate() {
+        for (index, entry) in messages.iter().enumerate() {
             if entry.modseq > since {
                 crate::imap::session::flags_fetch(
                     out,
