@@ -30,6 +30,6 @@ pub use flags::FlagOp;
 pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
 pub use replica::{
     Appended, Choice, Conflict, ConflictKind, EntryChange, EntryInfo, INBOX_ID, MailboxInfo,
-    PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats, SyncSettings,
+    PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats, SyncSettings, TextScope,
 };
 pub use schema::Durability;

@@ -127,6 +127,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE recent_horizons (mailbox BLOB PRIMARY KEY, uid INTEGER NOT NULL);
     INSERT INTO recent_horizons (mailbox, uid) SELECT id, max(uidnext - 1, 0) FROM mailboxes;
     ",
+    // 7: the full-text index for SEARCH BODY and TEXT (see `replica::text_index`): one FTS5
+    // row of lower-case decoded text per body; `doc` is that row, NULL for a text too large
+    // to index. Bodies already stored are indexed when the store is next opened.
+    "
+    CREATE VIRTUAL TABLE text_fts USING fts5(body, head, tokenize = 'trigram');
+    CREATE TABLE text_index (blob BLOB PRIMARY KEY, doc INTEGER, version INTEGER NOT NULL);
+    ",
 ];
 
 /// Durability of a committed transaction.

@@ -113,6 +113,33 @@ fn search_reads_attached_messages_and_decoded_headers_only() {
 }
 
 #[test]
+fn body_search_is_exact_for_short_strings_and_for_texts_too_large_to_index() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    let mut big = String::from("From: a@example.org\r\nSubject: log\r\n\r\n");
+    while big.len() < (1 << 20) + 100 {
+        big.push_str("all is well today\r\n");
+    }
+    big.push_str("Disk FULL at last\r\n");
+    append_raw(&mut wire, &big);
+    append_raw(
+        &mut wire,
+        "From: c@example.org\r\nSubject: short\r\n\r\nOK, 2 GB free\r\n",
+    );
+    wire.ok("SELECT INBOX");
+    let found = wire.ok("SEARCH BODY \"disk full\"");
+    assert!(found.contains("* SEARCH 1\r\n"), "{found}");
+    let found = wire.ok("SEARCH BODY gb");
+    assert!(found.contains("* SEARCH 2\r\n"), "{found}");
+    let found = wire.ok("SEARCH OR BODY \"disk full\" TEXT \"2 gb\"");
+    assert!(found.contains("* SEARCH 1 2\r\n"), "{found}");
+    let found = wire.ok("SEARCH NOT BODY well");
+    assert!(found.contains("* SEARCH 2\r\n"), "{found}");
+    let found = wire.ok("SEARCH BODY \"\"");
+    assert!(found.contains("* SEARCH 1 2\r\n"), "{found}");
+}
+
+#[test]
 fn envelope_and_structure_come_from_the_summary_for_nested_messages() {
     let server = TestServer::start(&[("alice", "pw")]);
     let mut wire = session(&server);

@@ -23,7 +23,8 @@ pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
 
 /// Stores the summary of a body just stored; every body has one from then on.
 pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]) -> Result<()> {
-    let summary = crate::summary::Summary::of(bytes);
+    let (summary, searchable) = crate::summary::Summary::with_text(bytes);
+    super::text_index::index(sql, hash, &searchable)?;
     let text = summary.fields.search_text();
     sql.prepare_cached(
         "INSERT OR REPLACE INTO summaries
@@ -336,6 +337,9 @@ pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()>
             .execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
         tx.sql
             .execute("DELETE FROM summaries WHERE blob = ?1", [&hash])?;
+        if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+            super::text_index::forget(&tx.sql, BlobHash(hash))?;
+        }
         tx.sql
             .execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
         tx.sql

@@ -13,6 +13,7 @@ mod peers;
 mod read;
 mod resolve;
 mod sync;
+mod text_index;
 
 use crate::error::{Error, Result};
 use crate::ids::{Dot, ItemId, MailboxId, ReplicaId};
@@ -28,6 +29,7 @@ pub use peers::PeerStatus;
 pub use read::{EntryChange, EntryInfo, MailboxInfo, Placed, StoreStats};
 pub use resolve::{Choice, Conflict, ConflictKind};
 pub use sync::{Report, SyncSettings};
+pub use text_index::TextScope;
 
 /// How to open a replica's store.
 #[derive(Clone, Debug)]
@@ -139,6 +141,7 @@ impl Replica {
         schema::configure(&conn, options.durability)?;
         schema::migrate(&mut conn)?;
         blobs::summarize_missing(&mut conn)?;
+        text_index::index_missing(&mut conn)?;
         let stored_id = meta_get(&conn, "replica_id")?;
         let mut replica = Replica {
             me: stored_id.map_or(options.id_if_new, |v| ReplicaId(v as u64)),

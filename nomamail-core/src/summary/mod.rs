@@ -11,6 +11,7 @@
 
 mod build;
 pub mod header;
+pub mod text;
 
 use serde::{Deserialize, Serialize};
 
@@ -169,6 +170,11 @@ impl Summary {
     /// and a one-part structure.
     pub fn of(raw: &[u8]) -> Summary {
         build::summary(raw)
+    }
+
+    /// The summary and the text the full-text index keeps, from one parse of the message.
+    pub fn with_text(raw: &[u8]) -> (Summary, text::SearchableText) {
+        build::summary_and_text(raw)
     }
 
     pub fn encode(&self) -> Vec<u8> {

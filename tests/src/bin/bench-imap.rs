@@ -175,6 +175,13 @@ fn workload(
         format!("UID FETCH n (FLAGS), one message of {n} (median of 200)"),
         one_message_fetch(&mut wire, count)?,
     ));
+    if count >= 100_000 {
+        // The full-text index's target: a body search of the largest mailbox.
+        rows.push((
+            format!("UID SEARCH BODY \"invoice\", {n}"),
+            timed(&mut wire, "UID SEARCH BODY invoice")?,
+        ));
+    }
     if full {
         rows.push((
             format!("UID FETCH 1:* (FLAGS), {n}"),

@@ -1,9 +1,13 @@
 //! SEARCH and UID SEARCH with every RFC 3501 key and CONDSTORE's MODSEQ. Text keys compare
 //! case-insensitively against decoded content: header values with encoded words decoded,
 //! bodies with their transfer encoding and charset undone (mail-parser does both).
+//!
+//! BODY and TEXT are answered from the store's full-text index (`Replica::text_search`),
+//! looked up once per search string before the messages are walked; only a message too large
+//! for the index, or a string the index cannot take, is read and parsed.
 
 use super::entries_at;
-use crate::EntryInfo;
+use crate::ids::BlobHash;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
@@ -11,11 +15,13 @@ use crate::imap::session::Session;
 use crate::imap::view::SelectedView;
 use crate::summary::SearchText;
 use crate::summary::header::header_text;
+use crate::{EntryInfo, TextScope};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
 use imap_types::response::{Code, Data};
 use imap_types::search::SearchKey;
 use mail_parser::{Message, PartType};
+use std::collections::{HashMap, HashSet};
 use std::num::{NonZeroU32, NonZeroU64};
 
 /// Nesting deeper than this is refused, so a hostile query cannot exhaust the stack.
@@ -67,7 +73,11 @@ pub fn run(
     } else {
         Default::default()
     };
-    let needs_body = reads_content(&key);
+    let hits = match TextHits::look_up(&store, &key) {
+        Ok(hits) => hits,
+        Err(error) => return error.into(),
+    };
+    let reads_headers = reads_header_fields(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
     for (seq, entry, _) in &messages {
@@ -85,7 +95,7 @@ pub fn run(
             }
             None => None,
         };
-        let raw = if needs_body {
+        let raw = if reads_headers || hits.must_read(entry.blob) {
             store.read(|r| r.blob(entry.blob)).ok()
         } else {
             None
@@ -98,6 +108,7 @@ pub fn run(
             view: &selected.view,
             recent: &selected.recent,
             text,
+            hits: &hits,
             parsed: parsed.as_ref(),
         };
         if candidate.matches(&key) {
@@ -156,12 +167,82 @@ fn reads_summary(key: &SearchKey<'_>) -> bool {
     })
 }
 
-/// Keys that need the message itself: body text, and header fields summaries do not keep.
-fn reads_content(key: &SearchKey<'_>) -> bool {
-    use SearchKey as K;
-    any(key, &|k| {
-        matches!(k, K::Body(_) | K::Header(..) | K::Text(_))
-    })
+/// Keys that need the message itself: header fields summaries do not keep.
+fn reads_header_fields(key: &SearchKey<'_>) -> bool {
+    any(key, &|k| matches!(k, SearchKey::Header(..)))
+}
+
+/// What the full-text index says for each BODY and TEXT string of one search.
+#[derive(Default)]
+struct TextHits {
+    /// By scope and lower-case needle: the bodies that contain it, or `None` when the index
+    /// cannot answer for that needle.
+    found: HashMap<(TextScope, String), Option<HashSet<BlobHash>>>,
+    /// Bodies the index left out (too large): these are read.
+    unindexed: HashSet<BlobHash>,
+}
+
+impl TextHits {
+    fn look_up(store: &crate::imap::Mailstore, key: &SearchKey<'_>) -> crate::Result<TextHits> {
+        let mut wanted = Vec::new();
+        collect_text_keys(key, &mut wanted, 0);
+        if wanted.is_empty() {
+            return Ok(TextHits::default());
+        }
+        store.read(|r| {
+            let mut hits = TextHits {
+                unindexed: r.unindexed_texts()?,
+                ..TextHits::default()
+            };
+            for (scope, needle) in wanted {
+                if hits.found.contains_key(&(scope, needle.clone())) || needle.is_empty() {
+                    continue;
+                }
+                let found = r.text_search(&needle, scope)?;
+                hits.found.insert((scope, needle), found);
+            }
+            Ok(hits)
+        })
+    }
+
+    /// Whether a body must be read and parsed to answer the text keys.
+    fn must_read(&self, blob: BlobHash) -> bool {
+        !self.found.is_empty()
+            && (self.unindexed.contains(&blob) || self.found.values().any(Option::is_none))
+    }
+
+    /// The index's answer, when it has one for this body and needle.
+    fn answer(&self, scope: TextScope, needle: &str, blob: BlobHash) -> Option<bool> {
+        if needle.is_empty() {
+            return Some(true);
+        }
+        if self.unindexed.contains(&blob) {
+            return None;
+        }
+        let found = self.found.get(&(scope, needle.to_string()))?.as_ref()?;
+        Some(found.contains(&blob))
+    }
+}
+
+fn collect_text_keys(key: &SearchKey<'_>, out: &mut Vec<(TextScope, String)>, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match key {
+        SearchKey::Body(s) => out.push((TextScope::Body, lower(s))),
+        SearchKey::Text(s) => out.push((TextScope::BodyOrHeader, lower(s))),
+        SearchKey::And(keys) => {
+            for k in keys.as_ref() {
+                collect_text_keys(k, out, depth + 1);
+            }
+        }
+        SearchKey::Not(k) => collect_text_keys(k, out, depth + 1),
+        SearchKey::Or(a, b) => {
+            collect_text_keys(a, out, depth + 1);
+            collect_text_keys(b, out, depth + 1);
+        }
+        _ => {}
+    }
 }
 
 struct Candidate<'a> {
@@ -173,6 +254,7 @@ struct Candidate<'a> {
     recent: &'a crate::imap::recent::Recent,
     /// The header fields SEARCH compares, lower case.
     text: Option<&'a SearchText>,
+    hits: &'a TextHits,
     parsed: Option<&'a Message<'a>>,
 }
 
@@ -292,10 +374,19 @@ impl Candidate<'_> {
             K::Header(name, s) => {
                 self.header_contains(&String::from_utf8_lossy(name.as_ref()), &lower(s))
             }
-            K::Body(s) => self.body_contains(&lower(s)),
+            K::Body(s) => {
+                let needle = lower(s);
+                self.hits
+                    .answer(TextScope::Body, &needle, self.entry.blob)
+                    .unwrap_or_else(|| self.body_contains(&needle))
+            }
             K::Text(s) => {
                 let needle = lower(s);
-                self.body_contains(&needle) || self.all_headers_contain(&needle)
+                self.hits
+                    .answer(TextScope::BodyOrHeader, &needle, self.entry.blob)
+                    .unwrap_or_else(|| {
+                        self.body_contains(&needle) || self.all_headers_contain(&needle)
+                    })
             }
             K::ModSequence { modseq, .. } => self.entry.modseq >= self.store.local_modseq(*modseq),
         }
