@@ -54,6 +54,22 @@ assert ok(m.search("UTF-8", "SUBJECT"), "search subject") == [b"1"]
 typ, data = m.search("KOI8-R", "TEXT", "x")
 assert typ == "NO" and b"BADCHARSET" in data[0], (typ, data)
 
+# SORT and THREAD as imaplib sends them: a reply filed beside the message it answers.
+reply = (
+    b"From: Al <al@example.org>\r\nTo: zoe@example.org\r\nSubject: Re: =?iso-8859-1?q?R=E9union?=\r\n"
+    b"Message-ID: <py-2@example.org>\r\nIn-Reply-To: <py-1@example.org>\r\n"
+    b"References: <py-1@example.org>\r\n\r\nJ'y serai.\r\n"
+)
+ok(m.append("Reports/2026", None, imaplib.Time2Internaldate(1790000100), reply), "append reply")
+ok(m.noop(), "noop")
+assert ok(m.sort("(FROM)", "UTF-8", "ALL"), "sort") == [b"2 1"]
+assert ok(m.sort("(REVERSE ARRIVAL)", "UTF-8", "ALL"), "sort") == [b"2 1"]
+assert ok(m.sort("(SUBJECT ARRIVAL)", "UTF-8", "ALL"), "sort") == [b"1 2"]
+assert ok(m.thread("REFERENCES", "UTF-8", "ALL"), "thread") == [b"(1 2)"]
+assert ok(m.uid("THREAD", "ORDEREDSUBJECT", "UTF-8", "ALL"), "uid thread") == [b"(1 2)"]
+ok(m.uid("STORE", "2", "+FLAGS", "(\\Deleted)"), "delete reply")
+ok(m.expunge(), "expunge reply")
+
 data = ok(m.store("1", "-FLAGS", "(\\Flagged)"), "store")
 assert b"\\Flagged" not in data[0], data
 ok(m.uid("COPY", "1", "INBOX"), "uid copy")

@@ -1,13 +1,15 @@
 //! A bare IMAP client on a blocking socket, for tests and benchmarks that want to see (and
 //! time) exactly what goes over the wire.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 pub struct Wire {
-    pub reader: BufReader<TcpStream>,
-    pub writer: TcpStream,
+    pub reader: BufReader<Box<dyn Read + Send>>,
+    /// Flushed after every command (a compressing writer sends only then).
+    pub writer: Box<dyn Write + Send>,
+    stream: TcpStream,
     /// The server's first line.
     pub greeting: String,
     tag: u32,
@@ -19,8 +21,9 @@ impl Wire {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         let mut wire = Wire {
-            reader: BufReader::new(stream.try_clone()?),
-            writer: stream,
+            reader: BufReader::new(Box::new(stream.try_clone()?)),
+            writer: Box::new(stream.try_clone()?),
+            stream,
             greeting: String::new(),
             tag: 0,
         };
@@ -28,9 +31,35 @@ impl Wire {
         Ok(wire)
     }
 
+    /// Turns on COMPRESS=DEFLATE (RFC 4978): from the OK on, both directions are deflated.
+    pub fn compress(&mut self) -> std::io::Result<String> {
+        let (_, status) = self.command(b"COMPRESS DEFLATE")?;
+        if status.contains(" OK") {
+            // Nothing is buffered past the OK: the server sends nothing more until asked.
+            let read = Inflating {
+                stream: self.stream.try_clone()?,
+                inflate: flate2::Decompress::new(false),
+                ready: Vec::new(),
+                at: 0,
+            };
+            self.reader = BufReader::new(Box::new(read));
+            self.writer = Box::new(flate2::write::DeflateEncoder::new(
+                self.stream.try_clone()?,
+                flate2::Compression::default(),
+            ));
+        }
+        Ok(status)
+    }
+
+    /// Closes the sending direction (the server sees end of input).
+    pub fn shutdown_write(&mut self) -> std::io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Write)
+    }
+
     /// Sends bytes exactly as given.
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.write_all(bytes)
+        self.writer.write_all(bytes)?;
+        self.writer.flush()
     }
 
     /// Lines up to and including the one tagged `tag` (for commands sent with `send`).
@@ -69,7 +98,7 @@ impl Wire {
         let mut bytes = tag.clone().into_bytes();
         bytes.extend_from_slice(text);
         bytes.extend_from_slice(b"\r\n");
-        self.writer.write_all(&bytes)?;
+        self.send(&bytes)?;
         let mut data = Vec::new();
         loop {
             let mut line = Vec::new();
@@ -116,5 +145,45 @@ impl Wire {
             "APPEND \"{mailbox}\" {{{}+}}\r\n{message}",
             message.len()
         ));
+    }
+}
+
+/// Inflates what the server sends as it arrives: every read hands on all the output the
+/// bytes read so far make (the server sync-flushes each response).
+struct Inflating {
+    stream: TcpStream,
+    inflate: flate2::Decompress,
+    ready: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Inflating {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.ready.len() {
+            let mut raw = [0u8; 16 << 10];
+            let n = self.stream.read(&mut raw)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.ready.clear();
+            self.at = 0;
+            let mut input = &raw[..n];
+            while !input.is_empty() {
+                self.ready.reserve(64 << 10);
+                let before = self.inflate.total_in();
+                self.inflate
+                    .decompress_vec(input, &mut self.ready, flate2::FlushDecompress::Sync)
+                    .map_err(std::io::Error::other)?;
+                let used = (self.inflate.total_in() - before) as usize;
+                if used == 0 && self.ready.len() < self.ready.capacity() {
+                    return Err(std::io::Error::other("the deflate stream is stuck"));
+                }
+                input = &input[used..];
+            }
+        }
+        let n = out.len().min(self.ready.len() - self.at);
+        out[..n].copy_from_slice(&self.ready[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }

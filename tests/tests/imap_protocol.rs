@@ -281,3 +281,45 @@ fn names_that_are_not_modified_utf7_get_no_or_nothing_never_bad_or_a_hangup() {
     assert!(status.contains(" NO "), "{status}");
     wire.ok("NOOP");
 }
+
+#[test]
+fn compress_deflate_carries_a_whole_session_after_login() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = Wire::open(server.addr).expect("connect");
+    assert!(!wire.greeting.contains("COMPRESS"), "{}", wire.greeting);
+    let (_, status) = wire.command(b"COMPRESS DEFLATE").expect("compress");
+    assert!(status.contains(" BAD"), "only after login: {status}");
+    wire.ok("LOGIN alice pw");
+    assert!(wire.ok("CAPABILITY").contains("COMPRESS=DEFLATE"));
+    let status = wire.compress().expect("compress");
+    assert!(status.contains(" OK"), "{status}");
+
+    let text = "the same words again and again ".repeat(400);
+    wire.append_message("INBOX", "squeezed", &text);
+    wire.ok("SELECT INBOX");
+    let fetched = wire.ok("FETCH 1 BODY[TEXT]");
+    assert!(
+        fetched.contains(&text),
+        "{}",
+        &fetched[..200.min(fetched.len())]
+    );
+    assert!(!wire.ok("CAPABILITY").contains("COMPRESS"));
+    let (_, status) = wire.command(b"COMPRESS DEFLATE").expect("again");
+    assert!(status.contains("NO [COMPRESSIONACTIVE]"), "{status}");
+
+    // IDLE's waiting happens in the connection: news must get through the deflater too.
+    wire.send(b"i1 IDLE\r\n").expect("idle");
+    assert!(wire.line().expect("continuation").starts_with('+'));
+    let mut other = session(&server);
+    other.append_message("INBOX", "news", "arrives while idling");
+    let line = wire.line().expect("exists");
+    assert_eq!(line, "* 2 EXISTS\r\n");
+    wire.send(b"DONE\r\n").expect("done");
+    assert!(
+        wire.until("i1")
+            .expect("idle ends")
+            .last()
+            .is_some_and(|l| l.contains(" OK"))
+    );
+    wire.ok("LOGOUT");
+}

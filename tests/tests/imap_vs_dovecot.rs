@@ -52,6 +52,78 @@ fn corpus() -> Vec<Vec<u8>> {
     messages.iter().map(|m| m.as_bytes().to_vec()).collect()
 }
 
+/// Messages for SORT and THREAD: reply chains (with a missing parent, a loop-free duplicate
+/// Message-ID, replies that only share a subject), list tags and forward markers in subjects,
+/// senders with and without display names; each with its internal date, in another order
+/// than the sent dates (all in the past: Dovecot takes a future one as now).
+fn thread_corpus() -> Vec<(String, Vec<u8>)> {
+    let messages: [(&str, &str); 11] = [
+        (
+            "23-Nov-2026 09:00:00 +0000",
+            "From: Zed Last <zed@example.org>\r\nTo: bob@example.org\r\n\
+          Subject: Plan\r\nMessage-ID: <t1@example.org>\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n\r\nplan\r\n",
+        ),
+        (
+            "23-Nov-2026 08:00:00 +0000",
+            "From: bob@example.org\r\nTo: Zed Last <zed@example.org>\r\nCc: carol@example.org\r\n\
+          Subject: Re: Plan\r\nMessage-ID: <t2@example.org>\r\nIn-Reply-To: <t1@example.org>\r\n\
+          References: <t1@example.org>\r\nDate: Tue, 1 Dec 2026 11:00:00 +0000\r\n\r\nyes\r\n",
+        ),
+        (
+            "22-Nov-2026 09:00:00 +0000",
+            "From: =?utf-8?q?=C3=84nne?= <anne@example.org>\r\nTo: amy@example.org\r\n\
+          Subject: RE: [team] Re: Plan\r\nMessage-ID: <t3@example.org>\r\n\
+          References: <t1@example.org> <t2@example.org>\r\nDate: Tue, 1 Dec 2026 12:00:00 +0100\r\n\r\nok\r\n",
+        ),
+        (
+            "25-Nov-2026 09:00:00 +0000",
+            "From: carol@example.org\r\nTo: bob@example.org\r\n\
+          Subject: Re: Plan\r\nMessage-ID: <t4@example.org>\r\nReferences: <t1@example.org>\r\n\
+          Date: Tue, 1 Dec 2026 10:30:00 +0000\r\n\r\nearlier reply\r\n",
+        ),
+        (
+            "21-Nov-2026 09:00:00 +0000",
+            "From: Bob <bob@example.org>\r\nTo: zed@example.org\r\n\
+          Subject: Lunch\r\nMessage-ID: <t5@example.org>\r\nDate: Mon, 30 Nov 2026 09:00:00 +0000\r\n\r\nfood\r\n",
+        ),
+        (
+            "24-Nov-2026 09:00:00 +0000",
+            "From: amy@example.org\r\nTo: bob@example.org\r\n\
+          Subject: Re: Lunch\r\nMessage-ID: <t6@example.org>\r\nReferences: <gone@example.org>\r\n\
+          Date: Tue, 1 Dec 2026 13:00:00 +0000\r\n\r\nme too\r\n",
+        ),
+        (
+            "24-Nov-2026 10:00:00 +0000",
+            "From: dan@example.org\r\nTo: bob@example.org\r\n\
+          Subject: Re: Lunch\r\nMessage-ID: <t7@example.org>\r\nReferences: <gone@example.org>\r\n\
+          Date: Tue, 1 Dec 2026 13:30:00 +0000\r\n\r\nand me\r\n",
+        ),
+        (
+            "26-Nov-2026 09:00:00 +0000",
+            "From: zed@example.org\r\nTo: carol@example.org\r\n\
+          Subject: Fwd: Plan\r\nMessage-ID: <t8@example.org>\r\nDate: Tue, 1 Dec 2026 14:00:00 +0000\r\n\r\nfyi\r\n",
+        ),
+        (
+            "22-Nov-2026 10:00:00 +0000",
+            "From: eve@example.org\r\nSubject: orphan\r\n\r\nno id, no date\r\n",
+        ),
+        (
+            "27-Nov-2026 09:00:00 +0000",
+            "From: Mallory <m@example.org>\r\nTo: bob@example.org\r\n\
+          Subject: dup\r\nMessage-ID: <t1@example.org>\r\nDate: Tue, 1 Dec 2026 15:00:00 +0000\r\n\r\nsame id\r\n",
+        ),
+        (
+            "27-Nov-2026 10:00:00 +0000",
+            "From: bob@example.org\r\nTo: carol@example.org\r\n\
+          Subject: [fwd: Lunch]\r\nMessage-ID: <t9@example.org>\r\nDate: Wed, 2 Dec 2026 09:00:00 +0000\r\n\r\nwrapped\r\n",
+        ),
+    ];
+    messages
+        .iter()
+        .map(|(date, m)| (date.to_string(), m.as_bytes().to_vec()))
+        .collect()
+}
+
 /// Literals become quoted strings, so the same string compares equal however it was sent.
 fn normalise(data: &[u8]) -> String {
     let mut out = Vec::new();
@@ -183,6 +255,44 @@ fn fetch_and_search_answer_as_dovecot_does() {
     ] {
         let command = search.to_string();
         let (ours, theirs) = (answer(&mut a, &command), answer(&mut b, &command));
+        compared += 1;
+        if ours != theirs {
+            differences.push(format!(
+                "{command}\n  ours:    {ours:?}\n  Dovecot: {theirs:?}"
+            ));
+        }
+    }
+    for wire in [&mut a, &mut b] {
+        wire.ok("CREATE Threads");
+        for (date, message) in thread_corpus() {
+            let mut command =
+                format!("APPEND Threads \"{date}\" {{{}+}}\r\n", message.len()).into_bytes();
+            command.extend_from_slice(&message);
+            let (_, status) = wire.command(&command).expect("append");
+            assert!(status.contains(" OK"), "{status}");
+        }
+        wire.ok("SELECT Threads");
+    }
+    for command in [
+        "SORT (SUBJECT) UTF-8 ALL",
+        "SORT (REVERSE SUBJECT) UTF-8 ALL",
+        "SORT (DATE) UTF-8 ALL",
+        "SORT (REVERSE DATE) UTF-8 ALL",
+        "SORT (ARRIVAL) UTF-8 ALL",
+        "SORT (SIZE) UTF-8 ALL",
+        "SORT (FROM) UTF-8 ALL",
+        "SORT (TO DATE) UTF-8 ALL",
+        "SORT (CC ARRIVAL) UTF-8 ALL",
+        "SORT (DISPLAYFROM) UTF-8 ALL",
+        "SORT (DISPLAYTO REVERSE ARRIVAL) UTF-8 ALL",
+        "SORT (SUBJECT DATE) UTF-8 FROM bob",
+        "UID SORT (REVERSE ARRIVAL) UTF-8 SUBJECT lunch",
+        "THREAD ORDEREDSUBJECT UTF-8 ALL",
+        "THREAD REFERENCES UTF-8 ALL",
+        "UID THREAD REFERENCES UTF-8 NOT FROM zed",
+        "THREAD REFERENCES UTF-8 SUBJECT lunch",
+    ] {
+        let (ours, theirs) = (answer(&mut a, command), answer(&mut b, command));
         compared += 1;
         if ours != theirs {
             differences.push(format!(

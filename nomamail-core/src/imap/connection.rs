@@ -174,6 +174,7 @@ impl Connection {
         match &command.body {
             CommandBody::Idle => return self.idle(command.tag).await,
             CommandBody::StartTLS => return self.start_tls(command.tag).await,
+            CommandBody::Compress { .. } => return self.compress(command.tag).await,
             CommandBody::Authenticate {
                 mechanism: AuthMechanism::Plain,
                 initial_response: None,
@@ -280,6 +281,41 @@ impl Connection {
         self.in_literal = false;
         if let Some(session) = self.session.as_mut() {
             session.secure = true;
+        }
+        Ok(true)
+    }
+
+    /// RFC 4978: answer OK uncompressed, then both directions deflate. Only after login, as
+    /// Dovecot has it: compression before the password would only help an attacker guess.
+    async fn compress(&mut self, tag: Tag<'static>) -> io::Result<bool> {
+        let mut out = Replies::default();
+        let refusal = if !self.authenticated() {
+            Some(Outcome::bad("log in first"))
+        } else if self.session.as_ref().is_some_and(|s| s.compressed) {
+            Some(Outcome::no_with(
+                Code::CompressionActive,
+                "DEFLATE is already active",
+            ))
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            out.tagged(&tag, refusal);
+            self.send(&out.take()).await?;
+            return Ok(true);
+        }
+        // The client waits for the OK before it compresses; bytes already here were sent
+        // uncompressed after the command and cannot be read either way.
+        if self.fragments.progress().is_some() || !self.fragments.message_bytes().is_empty() {
+            self.limit_bye("data after COMPRESS").await?;
+            return Ok(false);
+        }
+        out.tagged(&tag, Outcome::ok("DEFLATE active"));
+        self.send(&out.take()).await?;
+        let plain = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
+        self.io = Box::new(super::compress::Deflated::new(plain));
+        if let Some(session) = self.session.as_mut() {
+            session.compressed = true;
         }
         Ok(true)
     }

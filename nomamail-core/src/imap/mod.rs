@@ -6,8 +6,10 @@
 //! sections, envelopes and body structures (`message`).
 
 pub mod commands;
+pub mod compress;
 pub mod config;
 pub mod connection;
+pub mod extended;
 pub mod mailstores;
 pub mod message;
 pub mod modseq;
@@ -17,6 +19,7 @@ pub mod reply;
 pub mod seqset;
 pub mod server;
 pub mod session;
+pub mod thread;
 pub mod throttle;
 pub mod view;
 pub mod wire;

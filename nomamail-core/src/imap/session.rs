@@ -113,6 +113,8 @@ pub struct Session {
     /// carry MODSEQ.
     pub condstore: bool,
     pub qresync: bool,
+    /// COMPRESS=DEFLATE is on (the connection does the compressing).
+    pub compressed: bool,
 }
 
 /// What the connection loop must do after a command.
@@ -133,6 +135,7 @@ impl Session {
             secure,
             condstore: false,
             qresync: false,
+            compressed: false,
         }
     }
 
@@ -167,7 +170,11 @@ impl Session {
         let tag = command.tag.clone();
         let allow_expunge = !matches!(
             command.body,
-            CommandBody::Fetch { .. } | CommandBody::Store { .. } | CommandBody::Search { .. }
+            CommandBody::Fetch { .. }
+                | CommandBody::Store { .. }
+                | CommandBody::Search { .. }
+                | CommandBody::Sort { .. }
+                | CommandBody::Thread { .. }
         );
         let outcome = self.dispatch(command.body, &mut out, &mut reply);
         if !matches!(self.state, State::Logout) {
@@ -280,12 +287,22 @@ impl Session {
                 mailbox,
                 uid,
             } if selected => copy::run(self, sequence_set, mailbox, uid, true, out),
-            C::Sort { .. }
-            | C::Thread { .. }
-            | C::Compress { .. }
-            | C::GetQuota { .. }
-            | C::GetQuotaRoot { .. }
-            | C::SetQuota { .. } => Outcome::bad("command not supported"),
+            C::Sort {
+                sort_criteria,
+                charset,
+                search_criteria,
+                uid,
+            } if selected => sort::run(self, sort_criteria, charset, search_criteria, uid, out),
+            C::Compress { .. } => Outcome::bad("COMPRESS is handled by the connection"),
+            C::Thread {
+                algorithm,
+                charset,
+                search_criteria,
+                uid,
+            } if selected => thread::run(self, algorithm, charset, search_criteria, uid, out),
+            C::GetQuota { .. } | C::GetQuotaRoot { .. } | C::SetQuota { .. } => {
+                Outcome::bad("command not supported")
+            }
             _ if !authenticated => Outcome::bad("log in first"),
             _ => Outcome::bad("select a mailbox first"),
         }

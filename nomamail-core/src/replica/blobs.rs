@@ -28,8 +28,9 @@ pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]
     let text = summary.fields.search_text();
     sql.prepare_cached(
         "INSERT OR REPLACE INTO summaries
-         (blob, version, summary, subject, from_text, to_text, cc_text, bcc_text, sent, sent_zone)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         (blob, version, summary, subject, from_text, to_text, cc_text, bcc_text, sent, sent_zone,
+          from_mailbox, to_mailbox, cc_mailbox, from_display, to_display)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
         hash.0,
@@ -42,6 +43,11 @@ pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]
         text.bcc,
         text.sent.map(|s| s.0),
         text.sent.map(|s| s.1),
+        text.from_mailbox,
+        text.to_mailbox,
+        text.cc_mailbox,
+        text.from_display,
+        text.to_display,
     ])?;
     Ok(())
 }

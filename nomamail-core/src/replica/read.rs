@@ -272,7 +272,8 @@ impl Replica {
     ) -> Result<std::collections::HashMap<EntryId, crate::summary::SearchText>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.id, s.subject, s.from_text, s.to_text, s.cc_text, s.bcc_text, s.sent,
-                    s.sent_zone
+                    s.sent_zone, s.from_mailbox, s.to_mailbox, s.cc_mailbox, s.from_display,
+                    s.to_display
              FROM entries e JOIN summaries s ON s.blob = e.blob AND s.version = ?2
              WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid IS NOT NULL",
         )?;
@@ -291,6 +292,11 @@ impl Replica {
                         cc: r.get(4)?,
                         bcc: r.get(5)?,
                         sent: sent.map(|s| (s, zone.unwrap_or(0))),
+                        from_mailbox: r.get(8)?,
+                        to_mailbox: r.get(9)?,
+                        cc_mailbox: r.get(10)?,
+                        from_display: r.get(11)?,
+                        to_display: r.get(12)?,
                     },
                 ))
             },

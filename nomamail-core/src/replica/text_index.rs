@@ -2,11 +2,12 @@
 //! over each body's `SearchableText`, one row per body (copies of a message share it), kept
 //! in the transaction that stores or drops the body.
 //!
-//! Trigrams find any substring of three characters or more, so the index is a prefilter that
-//! never misses: case folding maps characters one by one, and a substring of the lower-case
-//! text stays a substring after folding. Each row it returns is then checked against the
-//! stored lower-case text, so the answer is RFC 3501's substring match exactly. Shorter
-//! needles read every stored text; they never parse a message.
+//! A search is `LIKE '%needle%'` on the stored lower-case text. FTS5 answers it from the
+//! trigram index as a prefilter (the bodies holding every trigram of the needle) and then
+//! checks LIKE itself on each candidate's stored text, so the answer is RFC 3501's substring
+//! match exactly: both sides are lower case already, and LIKE compares anything else octet
+//! for octet. A needle under three characters has no trigram; LIKE then reads every stored
+//! text, which is still no message parsed.
 
 use super::Replica;
 use crate::error::Result;
@@ -106,9 +107,18 @@ pub(super) fn index_missing(conn: &mut Connection) -> Result<u64> {
     }
 }
 
-/// An FTS5 string: the needle as one phrase, quotes doubled.
-fn phrase(needle: &str) -> String {
-    format!("\"{}\"", needle.replace('"', "\"\""))
+/// A LIKE pattern matching `needle` anywhere, its wildcards escaped with `\`.
+fn anywhere(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl Replica {
@@ -119,29 +129,19 @@ impl Replica {
         if !searchable(needle) {
             return Ok(None);
         }
-        // Fewer than three characters make no trigram: read every stored text instead.
-        let uses_trigrams = needle.chars().count() >= 3;
-        let mut stmt = self.conn.prepare_cached(if uses_trigrams {
-            "SELECT t.blob, f.body, f.head FROM text_fts f
-             JOIN text_index t ON t.doc = f.rowid WHERE text_fts MATCH ?1"
-        } else {
-            "SELECT t.blob, f.body, f.head FROM text_index t JOIN text_fts f ON f.rowid = t.doc"
-        })?;
-        let mut rows = if uses_trigrams {
-            let query = match scope {
-                TextScope::Body => format!("body : {}", phrase(needle)),
-                TextScope::BodyOrHeader => phrase(needle),
-            };
-            stmt.query([query])?
-        } else {
-            stmt.query([])?
-        };
+        let pattern = anywhere(needle);
         let mut found = HashSet::new();
-        while let Some(row) = rows.next()? {
-            let body: String = row.get(1)?;
-            let hit = body.contains(needle)
-                || (scope == TextScope::BodyOrHeader && row.get::<_, String>(2)?.contains(needle));
-            if hit {
+        let columns: &[&str] = match scope {
+            TextScope::Body => &["body"],
+            TextScope::BodyOrHeader => &["body", "head"],
+        };
+        for column in columns {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT t.blob FROM text_fts f JOIN text_index t ON t.doc = f.rowid
+                 WHERE f.{column} LIKE ?1 ESCAPE '\\'"
+            ))?;
+            let mut rows = stmt.query([&pattern])?;
+            while let Some(row) = rows.next()? {
                 let blob: Vec<u8> = row.get(0)?;
                 if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
                     found.insert(BlobHash(hash));

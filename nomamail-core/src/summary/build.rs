@@ -5,7 +5,9 @@
 //! enclosing part's content.
 
 use super::header::{header_text, raw_header_value};
-use super::{Address, Envelope, MAX_DEPTH, Part, PartKind, SUMMARY_VERSION, SearchFields, Span};
+use super::{
+    Address, Envelope, FirstAddress, MAX_DEPTH, Part, PartKind, SUMMARY_VERSION, SearchFields, Span,
+};
 use mail_parser::{
     Addr, ContentType, HeaderName, HeaderValue, Message, MessageParser, MessagePart, PartType,
 };
@@ -391,7 +393,34 @@ fn fields(message: &Message<'_>) -> SearchFields {
         message_id: message.message_id().map(str::to_string),
         in_reply_to: ids(HeaderName::InReplyTo),
         references: ids(HeaderName::References),
+        first_from: first_address(root, HeaderName::From),
+        first_to: first_address(root, HeaderName::To),
+        first_cc: first_address(root, HeaderName::Cc),
     }
+}
+
+fn first_address(root: &MessagePart<'_>, name: HeaderName<'_>) -> FirstAddress {
+    let first = root
+        .headers
+        .iter()
+        .find(|h| h.name == name)
+        .and_then(|h| match &h.value {
+            HeaderValue::Address(address) => address.iter().find(|a| a.address.is_some()),
+            _ => None,
+        });
+    let Some(addr) = first else {
+        return FirstAddress::default();
+    };
+    let address = addr.address.as_deref().unwrap_or_default();
+    let mailbox = address
+        .rsplit_once('@')
+        .map_or(address, |(local, _)| local)
+        .to_string();
+    let display = match addr.name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => address.to_string(),
+    };
+    FirstAddress { mailbox, display }
 }
 
 fn sent_offset_minutes(date: &mail_parser::DateTime) -> i16 {

@@ -10,14 +10,16 @@
 //! Offsets are absolute within the message bytes, so any section is a slice of the body.
 
 mod build;
+pub mod casemap;
 pub mod header;
+pub mod subject;
 pub mod text;
 
 use serde::{Deserialize, Serialize};
 
 /// Bumped whenever `Summary::of` would give a different answer for the same bytes; stored
 /// summaries of another version are computed again.
-pub const SUMMARY_VERSION: u32 = 1;
+pub const SUMMARY_VERSION: u32 = 2;
 
 /// A byte range `[start, end)` of the message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,9 +129,24 @@ pub struct SearchFields {
     pub message_id: Option<String>,
     pub in_reply_to: Vec<String>,
     pub references: Vec<String>,
+    /// The first address of From, To and Cc, as SORT (RFC 5256, RFC 5957) compares them.
+    pub first_from: FirstAddress,
+    pub first_to: FirstAddress,
+    pub first_cc: FirstAddress,
 }
 
-/// The search fields in lower case, as header SEARCH compares them (case-insensitively).
+/// The first real address of a field (group markers skipped).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstAddress {
+    /// The local part (RFC 3501's addr-mailbox): SORT FROM, TO and CC.
+    pub mailbox: String,
+    /// The decoded display name, or the address where there is none: SORT DISPLAYFROM and
+    /// DISPLAYTO.
+    pub display: String,
+}
+
+/// The search and sort fields in lower case, as SEARCH and SORT compare them
+/// (case-insensitively).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SearchText {
     pub subject: String,
@@ -138,6 +155,11 @@ pub struct SearchText {
     pub cc: String,
     pub bcc: String,
     pub sent: Option<(i64, i16)>,
+    pub from_mailbox: String,
+    pub to_mailbox: String,
+    pub cc_mailbox: String,
+    pub from_display: String,
+    pub to_display: String,
 }
 
 impl SearchFields {
@@ -149,6 +171,11 @@ impl SearchFields {
             cc: self.cc.to_lowercase(),
             bcc: self.bcc.to_lowercase(),
             sent: self.sent,
+            from_mailbox: self.first_from.mailbox.to_lowercase(),
+            to_mailbox: self.first_to.mailbox.to_lowercase(),
+            cc_mailbox: self.first_cc.mailbox.to_lowercase(),
+            from_display: self.first_from.display.to_lowercase(),
+            to_display: self.first_to.display.to_lowercase(),
         }
     }
 }

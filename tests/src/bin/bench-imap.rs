@@ -199,6 +199,18 @@ fn workload(
             format!("UID SEARCH BODY \"invoice\", {n}"),
             timed(&mut wire, "UID SEARCH BODY invoice")?,
         ));
+        rows.push((
+            format!("UID SORT (REVERSE DATE) UTF-8 ALL, {n}"),
+            timed(&mut wire, "UID SORT (REVERSE DATE) UTF-8 ALL")?,
+        ));
+        rows.push((
+            format!("UID SORT (SUBJECT) UTF-8 ALL, {n}"),
+            timed(&mut wire, "UID SORT (SUBJECT) UTF-8 ALL")?,
+        ));
+        rows.push((
+            format!("UID THREAD REFERENCES UTF-8 ALL, {n}"),
+            timed(&mut wire, "UID THREAD REFERENCES UTF-8 ALL")?,
+        ));
         let mut rng = Rng::new(13);
         let started = Instant::now();
         for _ in 0..100 {

@@ -4,6 +4,9 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::Session;
 use imap_types::auth::AuthMechanism;
 use imap_types::core::{Atom, Vec1};
+use imap_types::extensions::compress::CompressionAlgorithm;
+use imap_types::extensions::sort::SortAlgorithm;
+use imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_types::response::{Capability, Code, Data};
 
 fn other(name: &'static str) -> Capability<'static> {
@@ -23,6 +26,11 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
             caps.push(Capability::LoginDisabled);
         }
     }
+    if session.store().is_some() && !session.compressed {
+        caps.push(Capability::Compress {
+            algorithm: CompressionAlgorithm::Deflate,
+        });
+    }
     caps.extend([
         Capability::Id,
         Capability::Enable,
@@ -35,6 +43,10 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         other("SPECIAL-USE"),
         Capability::CondStore,
         Capability::QResync,
+        Capability::Sort(None),
+        Capability::Sort(Some(SortAlgorithm::Display)),
+        Capability::Thread(ThreadingAlgorithm::OrderedSubject),
+        Capability::Thread(ThreadingAlgorithm::References),
     ]);
     Vec1::unvalidated(caps)
 }

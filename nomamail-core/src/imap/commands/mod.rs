@@ -21,9 +21,11 @@ pub mod noop;
 pub mod rename;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod status;
 pub mod store;
 pub mod subscribe;
+pub mod thread;
 
 use super::mailstores::Mailstore;
 use super::reply::Outcome;

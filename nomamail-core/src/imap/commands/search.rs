@@ -34,67 +34,92 @@ pub fn run(
     by_uid: bool,
     out: &mut Replies,
 ) -> Outcome {
-    if let Some(charset) = &charset {
-        let name = match charset {
-            Charset::Atom(a) => a.inner().to_string(),
-            Charset::Quoted(q) => q.inner().to_string(),
-        };
-        if !name.eq_ignore_ascii_case("UTF-8") && !name.eq_ignore_ascii_case("US-ASCII") {
-            let allowed = ["US-ASCII", "UTF-8"]
-                .into_iter()
-                .filter_map(|c| Charset::try_from(c).ok())
-                .collect();
-            return Outcome::no_with(Code::BadCharset { allowed }, "only UTF-8 and US-ASCII");
-        }
+    if let Err(outcome) = check_charset(charset.as_ref()) {
+        return outcome;
     }
+    let found = match matching(session, criteria, false) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
+    let numbers = found
+        .messages
+        .iter()
+        .filter_map(|(seq, entry)| NonZeroU32::new(if by_uid { entry.uid } else { *seq }))
+        .collect();
+    out.data(Data::Search(numbers, found.modseq));
+    Outcome::ok("SEARCH completed")
+}
+
+/// SEARCH, SORT and THREAD take UTF-8 and its subset US-ASCII (RFC 3501, RFC 5256).
+pub fn check_charset(charset: Option<&Charset<'_>>) -> Result<(), Outcome> {
+    let Some(charset) = charset else {
+        return Ok(());
+    };
+    let name = match charset {
+        Charset::Atom(a) => a.inner().to_string(),
+        Charset::Quoted(q) => q.inner().to_string(),
+    };
+    if name.eq_ignore_ascii_case("UTF-8") || name.eq_ignore_ascii_case("US-ASCII") {
+        return Ok(());
+    }
+    let allowed = ["US-ASCII", "UTF-8"]
+        .into_iter()
+        .filter_map(|c| Charset::try_from(c).ok())
+        .collect();
+    Err(Outcome::no_with(
+        Code::BadCharset { allowed },
+        "only UTF-8 and US-ASCII",
+    ))
+}
+
+/// The messages a search matched, for SEARCH, SORT and THREAD to answer from.
+pub struct Found {
+    /// Ascending by sequence number.
+    pub messages: Vec<(u32, EntryInfo)>,
+    /// The search and sort fields of the matches, when asked for (and of every message the
+    /// search had to compare them on).
+    pub texts: HashMap<crate::EntryId, SearchText>,
+    /// The highest modseq among the matches, when the criteria named MODSEQ (RFC 7162 §3.1.5).
+    pub modseq: Option<NonZeroU64>,
+}
+
+pub fn matching(
+    session: &mut Session,
+    criteria: Vec1<SearchKey<'_>>,
+    with_texts: bool,
+) -> Result<Found, Outcome> {
     let key = SearchKey::And(criteria);
     if depth(&key) > MAX_DEPTH {
-        return Outcome::bad("search too deeply nested");
+        return Err(Outcome::bad("search too deeply nested"));
     }
     let uses_modseq = mentions_modseq(&key);
     if uses_modseq {
         session.condstore = true;
     }
-    let (store, selected) = match super::selected(session) {
-        Ok(selected) => selected,
-        Err(outcome) => return outcome,
-    };
-    let messages = match entries_at(&store, selected, (1..=selected.view.len()).collect()) {
-        Ok(messages) => messages,
-        Err(outcome) => return outcome,
-    };
-    let needs_summary = reads_summary(&key);
-    let texts = if needs_summary {
+    let (store, selected) = super::selected(session)?;
+    let messages = entries_at(&store, selected, (1..=selected.view.len()).collect())?;
+    let needs_texts = with_texts || reads_summary(&key);
+    let mut texts = if needs_texts {
         let mailbox = selected.mailbox;
-        match store.read(|r| r.search_texts(mailbox)) {
-            Ok(texts) => texts,
-            Err(error) => return error.into(),
-        }
+        store.read(|r| r.search_texts(mailbox))?
     } else {
         Default::default()
     };
-    let hits = match TextHits::look_up(&store, &key) {
-        Ok(hits) => hits,
-        Err(error) => return error.into(),
-    };
+    if needs_texts {
+        // Messages that left the mailbox (still shown) are not in the batch: read theirs.
+        for (_, entry, _) in &messages {
+            if !texts.contains_key(&entry.id)
+                && let Ok(Some(summary)) = store.read(|r| r.summary(entry.blob))
+            {
+                texts.insert(entry.id, summary.fields.search_text());
+            }
+        }
+    }
+    let hits = TextHits::look_up(&store, &key)?;
     let reads_headers = reads_header_fields(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
     for (seq, entry, _) in &messages {
-        // Messages that left the mailbox (still shown) are not in the batch: read theirs.
-        let fallback;
-        let text = match texts.get(&entry.id) {
-            Some(text) => Some(text),
-            None if needs_summary => {
-                fallback = store
-                    .read(|r| r.summary(entry.blob))
-                    .ok()
-                    .flatten()
-                    .map(|s| s.fields.search_text());
-                fallback.as_ref()
-            }
-            None => None,
-        };
         let raw = if reads_headers || hits.must_read(entry.blob) {
             store.read(|r| r.blob(entry.blob)).ok()
         } else {
@@ -107,23 +132,25 @@ pub fn run(
             store: &store,
             view: &selected.view,
             recent: &selected.recent,
-            text,
+            text: texts.get(&entry.id),
             hits: &hits,
             parsed: parsed.as_ref(),
         };
         if candidate.matches(&key) {
-            found.push(if by_uid { entry.uid } else { *seq });
+            found.push((*seq, entry.clone()));
             highest_modseq = highest_modseq.max(entry.modseq);
         }
     }
-    let numbers = found.into_iter().filter_map(NonZeroU32::new).collect();
     let modseq = if uses_modseq {
         NonZeroU64::new(store.wire_modseq(highest_modseq))
     } else {
         None
     };
-    out.data(Data::Search(numbers, modseq));
-    Outcome::ok("SEARCH completed")
+    Ok(Found {
+        messages: found,
+        texts,
+        modseq,
+    })
 }
 
 fn depth(key: &SearchKey<'_>) -> usize {
