@@ -129,12 +129,13 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 7: the full-text index for SEARCH BODY and TEXT (see `replica::text_index`): one FTS5
     // row of lower-case decoded text per body; `doc` is that row, NULL for a text too large
-    // to index. Bodies already stored are indexed when the store is next opened. Searches
-    // are LIKE over trigrams, which need no token positions (detail = none keeps the index
-    // a fraction of the size).
+    // to index. Searches are LIKE over trigrams, which need no token positions (detail =
+    // none keeps the index a fraction of the size). Bodies wait in `text_pending` until they
+    // are indexed, in batches, off the path that stored them.
     "
     CREATE VIRTUAL TABLE text_fts USING fts5(body, head, tokenize = 'trigram', detail = none);
     CREATE TABLE text_index (blob BLOB PRIMARY KEY, doc INTEGER, version INTEGER NOT NULL);
+    CREATE TABLE text_pending (blob BLOB PRIMARY KEY);
     ",
     // 8: SORT's keys beside the search fields (summary version 2 carries them; every summary
     // is computed again when the store opens).

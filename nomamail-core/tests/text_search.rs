@@ -16,7 +16,7 @@ const LETTER: &str = "From: a@example.org\r\nSubject: Greetings from Bonn\r\n\
     Content-Type: message/rfc822\r\n\r\nFrom: b@example.org\r\nSubject: old\r\n\r\n\
     the quarterly report\r\n--x--\r\n";
 
-fn found(r: &Replica, needle: &str, scope: TextScope) -> usize {
+fn found(r: &mut Replica, needle: &str, scope: TextScope) -> usize {
     r.text_search(needle, scope)
         .unwrap()
         .expect("the index answers")
@@ -42,24 +42,24 @@ fn substrings_match_without_case_in_every_text_part_and_attached_message() {
         "quarterly",
         "\"promised\"",
     ] {
-        assert_eq!(found(&r, needle, TextScope::Body), 1, "{needle}");
+        assert_eq!(found(&mut r, needle, TextScope::Body), 1, "{needle}");
     }
-    assert_eq!(found(&r, "nothing", TextScope::Body), 1);
-    assert_eq!(found(&r, "no such words", TextScope::Body), 0);
+    assert_eq!(found(&mut r, "nothing", TextScope::Body), 1);
+    assert_eq!(found(&mut r, "no such words", TextScope::Body), 0);
     assert_eq!(
-        found(&r, "ou", TextScope::Body),
+        found(&mut r, "ou", TextScope::Body),
         1,
         "under three characters"
     );
     assert_eq!(
-        found(&r, "greetings", TextScope::Body),
+        found(&mut r, "greetings", TextScope::Body),
         0,
         "a header is not body"
     );
-    assert_eq!(found(&r, "greetings", TextScope::BodyOrHeader), 1);
+    assert_eq!(found(&mut r, "greetings", TextScope::BodyOrHeader), 1);
     for across in ["\"promised\".<p>kind", "\"promised\".\r\n<p>kind"] {
         assert_eq!(
-            found(&r, across, TextScope::Body),
+            found(&mut r, across, TextScope::Body),
             0,
             "a match never runs from one part into the next"
         );
@@ -77,7 +77,7 @@ fn a_text_too_large_to_index_is_left_for_reading() {
     r.append(INBOX_ID, big.as_bytes(), &[], 0, 0).unwrap();
     let blob = r.entries(INBOX_ID).unwrap()[0].blob;
     assert!(r.unindexed_texts().unwrap().contains(&blob));
-    assert_eq!(found(&r, "needle at", TextScope::Body), 0);
+    assert_eq!(found(&mut r, "needle at", TextScope::Body), 0);
 }
 
 #[test]
@@ -94,13 +94,26 @@ fn a_store_from_before_the_index_is_indexed_when_it_opens() {
     )
     .unwrap();
     drop(sql);
-    let r = Replica::open(&path, options()).unwrap();
-    assert_eq!(found(&r, "quarterly", TextScope::Body), 1);
+    let mut r = Replica::open(&path, options()).unwrap();
+    assert_eq!(found(&mut r, "quarterly", TextScope::Body), 1);
+}
+
+#[test]
+fn bodies_are_indexed_in_batches_and_a_search_never_misses_a_queued_one() {
+    let mut r = Replica::open_in_memory(options()).unwrap();
+    for i in 0..5 {
+        let m = format!("Subject: n{i}\r\n\r\nqueued body number {i}\r\n");
+        r.append(INBOX_ID, m.as_bytes(), &[], 0, 0).unwrap();
+    }
+    assert_eq!(r.index_pending_texts(3).unwrap(), 3);
+    // Two are still queued: the search indexes them before it looks.
+    assert_eq!(found(&mut r, "body number", TextScope::Body), 5);
+    assert_eq!(r.index_pending_texts(100).unwrap(), 0);
 }
 
 #[test]
 fn a_needle_holding_the_part_separator_is_left_to_the_caller() {
-    let r = Replica::open_in_memory(options()).unwrap();
+    let mut r = Replica::open_in_memory(options()).unwrap();
     assert!(
         r.text_search("a\u{1f}b", TextScope::Body)
             .unwrap()

@@ -113,6 +113,27 @@ fn search_reads_attached_messages_and_decoded_headers_only() {
 }
 
 #[test]
+fn appended_mail_is_indexed_in_the_background() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    for i in 0..20 {
+        wire.append_message("INBOX", &format!("m{i}"), "text to index later");
+    }
+    let store = server.store("alice");
+    let started = std::time::Instant::now();
+    while store.read(|r| r.texts_waiting()).expect("count") > 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the indexer never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    wire.ok("SELECT INBOX");
+    let found = wire.ok("SEARCH BODY \"index later\"");
+    assert!(found.contains("* SEARCH 1 2 3"), "{found}");
+}
+
+#[test]
 fn body_search_is_exact_for_short_strings_and_for_texts_too_large_to_index() {
     let server = TestServer::start(&[("alice", "pw")]);
     let mut wire = session(&server);
@@ -321,5 +342,32 @@ fn compress_deflate_carries_a_whole_session_after_login() {
             .last()
             .is_some_and(|l| l.contains(" OK"))
     );
+    wire.ok("LOGOUT");
+}
+
+#[test]
+fn list_extended_selects_special_use_and_reports_status_as_thunderbird_asks() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    assert!(wire.ok("CAPABILITY").contains("LIST-STATUS"));
+    wire.append_message("Sent", "sent one", "a sent message");
+    let special = wire.ok("LIST (SPECIAL-USE) \"\" \"*\"");
+    assert!(special.contains("\\Sent) \"/\" Sent"), "{special}");
+    assert!(
+        !special.contains("INBOX"),
+        "only special-use folders: {special}"
+    );
+    let status = wire.ok("LIST \"\" \"Sent\" RETURN (SPECIAL-USE STATUS (MESSAGES UNSEEN))");
+    assert!(
+        status.contains("* STATUS Sent (MESSAGES 1 UNSEEN 1)"),
+        "{status}"
+    );
+    let (_, bad) = wire
+        .command(b"LIST (NOSUCHOPTION) \"\" \"*\"")
+        .expect("answered");
+    assert!(bad.contains(" BAD"), "{bad}");
+    wire.ok("SELECT Sent");
+    let counted = wire.ok("SEARCH RETURN (COUNT MIN) ALL");
+    assert!(counted.contains(" MIN 1 COUNT 1"), "{counted}");
     wire.ok("LOGOUT");
 }

@@ -156,21 +156,35 @@ impl Connection {
                 }
                 Wait::Timeout => return self.limit_bye("not logged in in time").await,
             }
-            let command = match self.fragments.decode_message(&CommandCodec::default()) {
-                Ok(command) => command.into_static(),
+            // Extended syntax imap-codec does not read comes out as a plain command and what
+            // the extension adds.
+            let (command, extension) = match super::extended::parse(self.fragments.message_bytes())
+            {
+                Ok(Some((command, extension))) => (command, Some(extension)),
+                Ok(None) => match self.fragments.decode_message(&CommandCodec::default()) {
+                    Ok(command) => (command.into_static(), None),
+                    Err(error) => {
+                        self.refuse_message(error_text(&error)).await?;
+                        continue;
+                    }
+                },
                 Err(error) => {
-                    self.refuse_message(error_text(&error)).await?;
+                    self.refuse_message(error.0).await?;
                     continue;
                 }
             };
-            if !self.command(command).await? {
+            if !self.command(command, extension).await? {
                 return Ok(());
             }
         }
     }
 
     /// Runs one command; false when the connection must close.
-    async fn command(&mut self, command: Command<'static>) -> io::Result<bool> {
+    async fn command(
+        &mut self,
+        command: Command<'static>,
+        extension: Option<super::extended::Extension>,
+    ) -> io::Result<bool> {
         match &command.body {
             CommandBody::Idle => return self.idle(command.tag).await,
             CommandBody::StartTLS => return self.start_tls(command.tag).await,
@@ -189,7 +203,7 @@ impl Connection {
             return Ok(false);
         };
         let mut handler = tokio::task::spawn_blocking(move || {
-            let reply = session.handle_streaming(command, pieces);
+            let reply = session.handle_streaming(command, extension, pieces);
             (session, reply)
         });
         let finished = loop {

@@ -7,8 +7,9 @@ use crate::accounts::{AccountError, Accounts, Password};
 use crate::replica::{Replica, SyncSettings};
 use crate::schema::Durability;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 type VerifyJob = Box<dyn FnOnce() + Send>;
 use tokio::sync::watch;
@@ -19,7 +20,9 @@ pub struct Mailstores {
     /// 19 MiB for a moment, and the allocator keeps such blocks per thread; on the many
     /// blocking threads of the runtime that added up to ~300 MiB after 100 logins.
     verifiers: mpsc::Sender<VerifyJob>,
-    open: Mutex<HashMap<String, Arc<Mailstore>>>,
+    open: Arc<Mutex<HashMap<String, Arc<Mailstore>>>>,
+    /// Accounts whose stores have bodies waiting for the full-text index.
+    indexer: mpsc::Sender<String>,
     durability: Durability,
     sync: SyncSettings,
     /// Bumped after a write to any account: the sync sender waits on it.
@@ -33,6 +36,9 @@ pub struct Mailstore {
     /// Bumped after every write; sessions compare it with the value they last caught up to.
     changes: watch::Sender<u64>,
     any_change: Arc<watch::Sender<u64>>,
+    indexer: mpsc::Sender<String>,
+    /// Set while the indexer has this account queued, so a burst of writes queues it once.
+    index_queued: AtomicBool,
 }
 
 /// A panic while holding a lock leaves the store as SQLite left it (each write is one
@@ -72,10 +78,12 @@ impl Mailstores {
                     }
                 });
         }
+        let open = Arc::new(Mutex::new(HashMap::new()));
         Mailstores {
             accounts: Mutex::new(accounts),
             verifiers: jobs,
-            open: Mutex::new(HashMap::new()),
+            indexer: spawn_indexer(Arc::downgrade(&open)),
+            open,
             durability,
             sync,
             any_change: Arc::new(watch::Sender::new(0)),
@@ -124,6 +132,8 @@ impl Mailstores {
             replica: Mutex::new(replica),
             changes: watch::Sender::new(0),
             any_change: self.any_change.clone(),
+            indexer: self.indexer.clone(),
+            index_queued: AtomicBool::new(false),
         });
         open.insert(user.to_string(), store.clone());
         Ok(store)
@@ -167,6 +177,10 @@ impl Mailstore {
         let out = f(&mut lock(&self.replica));
         self.changes.send_modify(|version| *version += 1);
         self.any_change.send_modify(|version| *version += 1);
+        if !self.index_queued.swap(true, Ordering::AcqRel) {
+            // No indexer (the server is going away): searches index what they need.
+            let _ = self.indexer.send(self.user.clone());
+        }
         out
     }
 
@@ -177,4 +191,41 @@ impl Mailstore {
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
+}
+
+/// Bodies wait for the full-text index in a few hundred per transaction, indexed on a thread
+/// of its own a moment after the writes that stored them, so no APPEND or sync waits for it;
+/// the store lock is let go between batches, so sessions get their turn. The thread ends
+/// when the server's stores are gone.
+fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Sender<String> {
+    const BATCH: usize = 200;
+    let (queue, jobs) = mpsc::channel::<String>();
+    let _ = std::thread::Builder::new()
+        .name("text-indexer".into())
+        .spawn(move || {
+            while let Ok(user) = jobs.recv() {
+                // A burst of APPENDs is indexed as one batch rather than one by one.
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                let Some(open) = open.upgrade() else {
+                    return;
+                };
+                let store = lock(&open).get(&user).cloned();
+                drop(open);
+                let Some(store) = store else {
+                    continue;
+                };
+                store.index_queued.store(false, Ordering::Release);
+                loop {
+                    match store.read(|r| r.index_pending_texts(BATCH)) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!("text index for {user}: {error}");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    queue
 }

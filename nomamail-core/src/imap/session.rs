@@ -4,6 +4,7 @@
 
 use super::commands;
 use super::config::ServerConfig;
+use super::extended::Extension;
 use super::mailstores::{Mailstore, Mailstores};
 use super::reply::{Outcome, Replies};
 use super::view::{Change, Known, SelectedView, Update};
@@ -152,20 +153,27 @@ impl Session {
     }
 
     pub fn handle(&mut self, command: Command<'static>) -> Reply {
-        self.run(command, Replies::default())
+        self.run(command, None, Replies::default())
     }
 
     /// As `handle`, but untagged data past a threshold is handed to `pieces` as it is made,
     /// blocking while the connection has not sent the earlier pieces.
+    /// `extension`: what extended syntax (`imap::extended`) added to the command.
     pub fn handle_streaming(
         &mut self,
         command: Command<'static>,
+        extension: Option<Extension>,
         pieces: tokio::sync::mpsc::Sender<Vec<u8>>,
     ) -> Reply {
-        self.run(command, Replies::streaming(pieces))
+        self.run(command, extension, Replies::streaming(pieces))
     }
 
-    fn run(&mut self, command: Command<'static>, mut out: Replies) -> Reply {
+    fn run(
+        &mut self,
+        command: Command<'static>,
+        extension: Option<Extension>,
+        mut out: Replies,
+    ) -> Reply {
         let mut reply = Reply::default();
         let tag = command.tag.clone();
         let allow_expunge = !matches!(
@@ -176,7 +184,7 @@ impl Session {
                 | CommandBody::Sort { .. }
                 | CommandBody::Thread { .. }
         );
-        let outcome = self.dispatch(command.body, &mut out, &mut reply);
+        let outcome = self.dispatch(&tag, command.body, extension, &mut out, &mut reply);
         if !matches!(self.state, State::Logout) {
             self.catch_up(&mut out, allow_expunge);
         }
@@ -188,7 +196,9 @@ impl Session {
 
     fn dispatch(
         &mut self,
+        tag: &imap_types::core::Tag<'static>,
         body: CommandBody<'static>,
+        extension: Option<Extension>,
         out: &mut Replies,
         reply: &mut Reply,
     ) -> Outcome {
@@ -225,7 +235,12 @@ impl Session {
             C::List {
                 reference,
                 mailbox_wildcard,
-            } if authenticated => list::run(self, reference, mailbox_wildcard, false, out),
+            } if authenticated => match extension {
+                Some(Extension::List(options)) => {
+                    list::run_extended(self, reference, mailbox_wildcard, options, out)
+                }
+                _ => list::run(self, reference, mailbox_wildcard, false, out),
+            },
             C::Lsub {
                 reference,
                 mailbox_wildcard,
@@ -251,7 +266,12 @@ impl Session {
                 charset,
                 criteria,
                 uid,
-            } if selected => search::run(self, charset, criteria, uid, out),
+            } if selected => match extension {
+                Some(Extension::Search(returns)) => {
+                    search::run_esearch(self, tag, charset, criteria, uid, &returns, out)
+                }
+                _ => search::run(self, charset, criteria, uid, out),
+            },
             C::Fetch {
                 sequence_set,
                 macro_or_item_names,

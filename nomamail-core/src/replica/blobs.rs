@@ -23,8 +23,8 @@ pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
 
 /// Stores the summary of a body just stored; every body has one from then on.
 pub(super) fn summarize(sql: &rusqlite::Connection, hash: BlobHash, bytes: &[u8]) -> Result<()> {
-    let (summary, searchable) = crate::summary::Summary::with_text(bytes);
-    super::text_index::index(sql, hash, &searchable)?;
+    let summary = crate::summary::Summary::of(bytes);
+    super::text_index::queue(sql, hash)?;
     let text = summary.fields.search_text();
     sql.prepare_cached(
         "INSERT OR REPLACE INTO summaries

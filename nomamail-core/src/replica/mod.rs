@@ -141,7 +141,7 @@ impl Replica {
         schema::configure(&conn, options.durability)?;
         schema::migrate(&mut conn)?;
         blobs::summarize_missing(&mut conn)?;
-        text_index::index_missing(&mut conn)?;
+        text_index::queue_missing(&mut conn)?;
         let stored_id = meta_get(&conn, "replica_id")?;
         let mut replica = Replica {
             me: stored_id.map_or(options.id_if_new, |v| ReplicaId(v as u64)),

@@ -1,6 +1,10 @@
 //! The full-text index behind SEARCH BODY and TEXT: an FTS5 table with the trigram tokenizer
-//! over each body's `SearchableText`, one row per body (copies of a message share it), kept
-//! in the transaction that stores or drops the body.
+//! over each body's `SearchableText`, one row per body (copies of a message share it).
+//!
+//! Storing a body only queues it (`text_pending`, in the same transaction); bodies are
+//! indexed in batches by `index_pending_texts`, which the server runs in the background
+//! after writes and every text search runs first, so a search never misses a body. Indexing
+//! one message per transaction made each APPEND pay for an FTS5 segment of its own.
 //!
 //! A search is `LIKE '%needle%'` on the stored lower-case text. FTS5 answers it from the
 //! trigram index as a prefilter (the bodies holding every trigram of the needle) and then
@@ -45,7 +49,16 @@ pub(super) fn index(sql: &Connection, hash: BlobHash, text: &SearchableText) -> 
     Ok(())
 }
 
+/// Queues a body just stored for indexing.
+pub(super) fn queue(sql: &Connection, hash: BlobHash) -> Result<()> {
+    sql.prepare_cached("INSERT OR IGNORE INTO text_pending (blob) VALUES (?1)")?
+        .execute([hash.0])?;
+    Ok(())
+}
+
 pub(super) fn forget(sql: &Connection, hash: BlobHash) -> Result<()> {
+    sql.prepare_cached("DELETE FROM text_pending WHERE blob = ?1")?
+        .execute([hash.0])?;
     let doc: Option<Option<i64>> = sql
         .prepare_cached("SELECT doc FROM text_index WHERE blob = ?1")?
         .query_row([hash.0], |r| r.get(0))
@@ -61,9 +74,9 @@ pub(super) fn forget(sql: &Connection, hash: BlobHash) -> Result<()> {
     Ok(())
 }
 
-/// Indexes the bodies that have no current row (stored before the index existed), a batch
-/// per transaction.
-pub(super) fn index_missing(conn: &mut Connection) -> Result<u64> {
+/// Queues the bodies that have no current row (stored before the index existed, or indexed
+/// by another version), once: later bodies are queued as they are stored.
+pub(super) fn queue_missing(conn: &mut Connection) -> Result<()> {
     let complete: Option<i64> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'text_index_complete'",
@@ -72,39 +85,20 @@ pub(super) fn index_missing(conn: &mut Connection) -> Result<u64> {
         )
         .optional()?;
     if complete == Some(TEXT_INDEX_VERSION) {
-        return Ok(0);
+        return Ok(());
     }
-    let mut done = 0;
-    loop {
-        let tx = conn.transaction()?;
-        let batch: Vec<Vec<u8>> = {
-            let mut stmt = tx.prepare(
-                "SELECT hash FROM blobs WHERE hash NOT IN
-                 (SELECT blob FROM text_index WHERE version = ?1) LIMIT 500",
-            )?;
-            stmt.query_map([TEXT_INDEX_VERSION], |r| r.get(0))?
-                .collect::<std::result::Result<_, _>>()?
-        };
-        if batch.is_empty() {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('text_index_complete', ?1)",
-                [TEXT_INDEX_VERSION],
-            )?;
-            tx.commit()?;
-            return Ok(done);
-        }
-        for hash in &batch {
-            let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) else {
-                continue;
-            };
-            let hash = BlobHash(hash);
-            if let Some(bytes) = super::blobs::read_range(&tx, hash, 0, u64::MAX)? {
-                index(&tx, hash, &SearchableText::of(&bytes))?;
-                done += 1;
-            }
-        }
-        tx.commit()?;
-    }
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT OR IGNORE INTO text_pending (blob) SELECT hash FROM blobs WHERE hash NOT IN
+         (SELECT blob FROM text_index WHERE version = ?1)",
+        [TEXT_INDEX_VERSION],
+    )?;
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('text_index_complete', ?1)",
+        [TEXT_INDEX_VERSION],
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// A LIKE pattern matching `needle` anywhere, its wildcards escaped with `\`.
@@ -122,13 +116,42 @@ fn anywhere(needle: &str) -> String {
 }
 
 impl Replica {
+    /// Indexes up to `limit` queued bodies in one transaction; returns how many it took off
+    /// the queue (0: the index is complete).
+    pub fn index_pending_texts(&mut self, limit: usize) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let batch: Vec<Vec<u8>> = {
+            let mut stmt = tx.prepare_cached("SELECT blob FROM text_pending LIMIT ?1")?;
+            stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?
+        };
+        for blob in &batch {
+            if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
+                let hash = BlobHash(hash);
+                // A body dropped meanwhile has nothing to index.
+                if let Some(bytes) = super::blobs::read_range(&tx, hash, 0, u64::MAX)? {
+                    index(&tx, hash, &SearchableText::of(&bytes))?;
+                }
+            }
+            tx.prepare_cached("DELETE FROM text_pending WHERE blob = ?1")?
+                .execute([blob])?;
+        }
+        tx.commit()?;
+        Ok(batch.len())
+    }
+
     /// The bodies whose indexed text contains `needle` (lower case), or `None` when the index
     /// cannot answer for this needle and every message must be read. Bodies too large to be
-    /// indexed are never in the set: see `unindexed_texts`.
-    pub fn text_search(&self, needle: &str, scope: TextScope) -> Result<Option<HashSet<BlobHash>>> {
+    /// indexed are never in the set: see `unindexed_texts`. Queued bodies are indexed first.
+    pub fn text_search(
+        &mut self,
+        needle: &str,
+        scope: TextScope,
+    ) -> Result<Option<HashSet<BlobHash>>> {
         if !searchable(needle) {
             return Ok(None);
         }
+        while self.index_pending_texts(500)? > 0 {}
         let pattern = anywhere(needle);
         let mut found = HashSet::new();
         let columns: &[&str] = match scope {
@@ -151,8 +174,17 @@ impl Replica {
         Ok(Some(found))
     }
 
-    /// Bodies whose text is too large for the index: a search reads these.
-    pub fn unindexed_texts(&self) -> Result<HashSet<BlobHash>> {
+    /// How many bodies wait for the full-text index.
+    pub fn texts_waiting(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM text_pending", [], |r| r.get(0))?)
+    }
+
+    /// Bodies whose text is too large for the index: a search reads these. Queued bodies are
+    /// indexed first.
+    pub fn unindexed_texts(&mut self) -> Result<HashSet<BlobHash>> {
+        while self.index_pending_texts(500)? > 0 {}
         let mut stmt = self
             .conn
             .prepare_cached("SELECT blob FROM text_index WHERE doc IS NULL")?;

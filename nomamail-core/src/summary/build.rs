@@ -13,36 +13,25 @@ use mail_parser::{
 };
 
 pub fn summary(raw: &[u8]) -> super::Summary {
-    summary_and_text(raw).0
-}
-
-/// The summary and the searchable text, from one parse.
-pub fn summary_and_text(raw: &[u8]) -> (super::Summary, super::text::SearchableText) {
     let whole = Span {
         start: 0,
         end: u32::try_from(raw.len()).unwrap_or(u32::MAX),
     };
     match MessageParser::default().parse(raw) {
-        Some(message) => (
-            super::Summary {
-                version: SUMMARY_VERSION,
-                size: raw.len() as u64,
-                envelope: envelope(&message),
-                root: part(&message, 0, whole.end, Addressable::Yes, 0),
-                fields: fields(&message),
-            },
-            super::text::SearchableText::of_message(&message),
-        ),
-        None => (
-            super::Summary {
-                version: SUMMARY_VERSION,
-                size: raw.len() as u64,
-                envelope: Envelope::default(),
-                root: plain_text(Span::default(), whole, lines(raw)),
-                fields: SearchFields::default(),
-            },
-            super::text::SearchableText::default(),
-        ),
+        Some(message) => super::Summary {
+            version: SUMMARY_VERSION,
+            size: raw.len() as u64,
+            envelope: envelope(&message),
+            root: part(&message, 0, whole.end, Addressable::Yes, 0),
+            fields: fields(&message),
+        },
+        None => super::Summary {
+            version: SUMMARY_VERSION,
+            size: raw.len() as u64,
+            envelope: Envelope::default(),
+            root: plain_text(Span::default(), whole, lines(raw)),
+            fields: SearchFields::default(),
+        },
     }
 }
 

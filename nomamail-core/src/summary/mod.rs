@@ -199,11 +199,6 @@ impl Summary {
         build::summary(raw)
     }
 
-    /// The summary and the text the full-text index keeps, from one parse of the message.
-    pub fn with_text(raw: &[u8]) -> (Summary, text::SearchableText) {
-        build::summary_and_text(raw)
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         // Writing plain structs into a Vec cannot fail.

@@ -272,6 +272,11 @@ fn versus_dovecot() -> Result<()> {
                     Ok::<_, nomamail_core::Error>(())
                 })?;
             }
+            // Part of filling, as Dovecot's indexing at the first SELECT is.
+            store.read(|r| {
+                while r.index_pending_texts(500)? > 0 {}
+                Ok::<_, nomamail_core::Error>(())
+            })?;
             Ok(())
         };
         let target = Target {

@@ -47,6 +47,9 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         Capability::Sort(Some(SortAlgorithm::Display)),
         Capability::Thread(ThreadingAlgorithm::OrderedSubject),
         Capability::Thread(ThreadingAlgorithm::References),
+        other("ESEARCH"),
+        Capability::ListExtended,
+        other("LIST-STATUS"),
     ]);
     Vec1::unvalidated(caps)
 }

@@ -2,6 +2,7 @@
 //! with children but no mailbox of its own (after a DELETE of the parent) is listed as
 //! `\Noselect`, so clients can still walk down to the children.
 
+use crate::imap::extended::ListOptions;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::Session;
 use crate::imap::wire;
@@ -26,6 +27,60 @@ pub fn run(
     subscribed_only: bool,
     out: &mut Replies,
 ) -> Outcome {
+    let kind = if subscribed_only {
+        Kind::Lsub
+    } else {
+        Kind::List
+    };
+    list(
+        session,
+        reference,
+        &[pattern],
+        kind,
+        &ListOptions::default(),
+        out,
+    )
+}
+
+/// LIST-EXTENDED (RFC 5258): several patterns, selection and return options, LIST-STATUS.
+pub fn run_extended(
+    session: &mut Session,
+    reference: Mailbox<'_>,
+    pattern: ListMailbox<'_>,
+    options: ListOptions,
+    out: &mut Replies,
+) -> Outcome {
+    let mut patterns = vec![pattern];
+    patterns.extend(options.more_patterns.iter().cloned());
+    list(session, reference, &patterns, Kind::List, &options, out)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    List,
+    Lsub,
+}
+
+fn decode_pattern(pattern: &ListMailbox<'_>) -> Option<String> {
+    match pattern {
+        ListMailbox::Token(token) => wire::decode_name(token.as_ref()),
+        ListMailbox::String(string) => wire::decode_name(string.as_ref()),
+    }
+}
+
+fn list(
+    session: &mut Session,
+    reference: Mailbox<'_>,
+    patterns: &[ListMailbox<'_>],
+    kind: Kind,
+    options: &ListOptions,
+    out: &mut Replies,
+) -> Outcome {
+    let done = if kind == Kind::Lsub {
+        "LSUB completed"
+    } else {
+        "LIST completed"
+    };
     let store = match super::authenticated(session) {
         Ok(store) => store,
         Err(outcome) => return outcome,
@@ -38,18 +93,19 @@ pub fn run(
             None => return Outcome::ok("LIST completed: the reference is not modified UTF-7"),
         },
     };
-    let raw_pattern = match &pattern {
-        ListMailbox::Token(token) => wire::decode_name(token.as_ref()),
-        ListMailbox::String(string) => wire::decode_name(string.as_ref()),
-    };
-    let Some(raw_pattern) = raw_pattern else {
+    // Patterns that are not modified UTF-7 match no name.
+    let raw_patterns: Vec<String> = patterns.iter().filter_map(decode_pattern).collect();
+    if raw_patterns.is_empty() {
         return Outcome::ok("LIST completed: the pattern is not modified UTF-7");
-    };
-    if raw_pattern.chars().count() > MAX_PATTERN_CHARS {
+    }
+    if raw_patterns
+        .iter()
+        .any(|p| p.chars().count() > MAX_PATTERN_CHARS)
+    {
         return Outcome::bad("pattern too long");
     }
     let delimiter = Some(QuotedChar::unvalidated('/'));
-    if raw_pattern.is_empty() && !subscribed_only {
+    if raw_patterns.len() == 1 && raw_patterns[0].is_empty() && kind == Kind::List {
         // RFC 3501: an empty pattern asks for the hierarchy delimiter.
         if let Ok(root) = imap_types::core::AString::try_from("") {
             out.data(Data::List {
@@ -58,22 +114,30 @@ pub fn run(
                 mailbox: Mailbox::from(root),
             });
         }
-        return Outcome::ok("LIST completed");
+        return Outcome::ok(done);
     }
-    let full_pattern = if raw_pattern.starts_with('/') || raw_reference.is_empty() {
-        raw_pattern
-    } else if raw_reference.ends_with('/') {
-        format!("{raw_reference}{raw_pattern}")
-    } else {
-        format!("{raw_reference}/{raw_pattern}")
-    };
+    let full_patterns: Vec<String> = raw_patterns
+        .into_iter()
+        .map(|raw_pattern| {
+            if raw_pattern.starts_with('/') || raw_reference.is_empty() {
+                raw_pattern
+            } else if raw_reference.ends_with('/') {
+                format!("{raw_reference}{raw_pattern}")
+            } else {
+                format!("{raw_reference}/{raw_pattern}")
+            }
+        })
+        .collect();
+    let matching = |name: &str| full_patterns.iter().any(|p| matches(p, name));
     let mailboxes = match store.read(|r| r.mailboxes()) {
         Ok(mailboxes) => mailboxes,
         Err(error) => return error.into(),
     };
     let mut listed: BTreeMap<String, Listed> = BTreeMap::new();
+    let mut infos = std::collections::HashMap::new();
     for mailbox in &mailboxes {
         let name = names::normalize(&mailbox.name);
+        infos.insert(name.clone(), mailbox);
         let entry = listed.entry(name.clone()).or_insert(Listed {
             exists: false,
             subscribed: false,
@@ -102,8 +166,23 @@ pub fn run(
         .filter(|(_, info)| info.subscribed)
         .map(|(name, _)| name.as_str())
         .collect();
+    let has_subscribed_descendant = |name: &str| {
+        subscribed.iter().any(|s| {
+            s.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
     for (name, info) in &listed {
-        if !matches(&full_pattern, name) {
+        if !matching(name) {
+            continue;
+        }
+        // RFC 5258 RECURSIVEMATCH: a name whose descendant meets the selection is listed
+        // with CHILDINFO, whether or not it meets the selection itself.
+        let child_info = options.recursive && has_subscribed_descendant(name);
+        if options.subscribed && !info.subscribed && !child_info {
+            continue;
+        }
+        if options.special_use && info.special_use.is_none() {
             continue;
         }
         // RFC 3501 §6.3.9: an unsubscribed name whose subscribed descendant the `%` hides is
@@ -112,18 +191,28 @@ pub fn run(
             subscribed.iter().any(|s| {
                 s.strip_prefix(name.as_str())
                     .is_some_and(|rest| rest.starts_with('/'))
-                    && !matches(&full_pattern, s)
+                    && !matching(s)
             })
         };
-        let placeholder = subscribed_only && !info.subscribed;
+        let placeholder = kind == Kind::Lsub && !info.subscribed;
         if placeholder && !hides_a_subscription() {
             continue;
         }
         let mut items = Vec::new();
-        if !info.exists || placeholder {
+        if !info.exists {
+            // RFC 5258 §3.4: \NonExistent implies \Noselect and says the name is free.
+            if options.subscribed || options.return_subscribed {
+                items.push(FlagNameAttribute::from(Atom::unvalidated("NonExistent")));
+            } else {
+                items.push(FlagNameAttribute::Noselect);
+            }
+        } else if placeholder {
             items.push(FlagNameAttribute::Noselect);
         }
-        if !subscribed_only {
+        if (options.subscribed || options.return_subscribed) && info.subscribed {
+            items.push(FlagNameAttribute::from(Atom::unvalidated("Subscribed")));
+        }
+        if kind == Kind::List {
             let children = if info.has_children {
                 "HasChildren"
             } else {
@@ -140,7 +229,7 @@ pub fn run(
             }
         }
         let mailbox = wire::mailbox(name);
-        out.data(if subscribed_only {
+        let data = if kind == Kind::Lsub {
             Data::Lsub {
                 items,
                 delimiter,
@@ -152,13 +241,27 @@ pub fn run(
                 delimiter,
                 mailbox,
             }
-        });
+        };
+        if child_info {
+            let mut line = Replies::default();
+            line.data(data);
+            let line = line.take();
+            out.raw(line.strip_suffix(b"\r\n").unwrap_or(&line));
+            out.raw(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+        } else {
+            out.data(data);
+        }
+        // RFC 5819: a STATUS for each selectable mailbox listed.
+        if !options.status.is_empty()
+            && let Some(mailbox) = infos.get(name)
+        {
+            let outcome = super::status::report(&store, mailbox, &options.status, out);
+            if !outcome.is_ok() {
+                return outcome;
+            }
+        }
     }
-    Outcome::ok(if subscribed_only {
-        "LSUB completed"
-    } else {
-        "LIST completed"
-    })
+    Outcome::ok(done)
 }
 
 /// Longer patterns are refused: matching costs pattern length times name length.

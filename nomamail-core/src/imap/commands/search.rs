@@ -8,6 +8,7 @@
 
 use super::entries_at;
 use crate::ids::BlobHash;
+use crate::imap::extended::SearchReturn;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
@@ -48,6 +49,98 @@ pub fn run(
         .collect();
     out.data(Data::Search(numbers, found.modseq));
     Outcome::ok("SEARCH completed")
+}
+
+/// SEARCH RETURN (RFC 4731 ESEARCH): the answer as one `* ESEARCH` line, correlated with
+/// the command by its tag, carrying only what the client asked for.
+pub fn run_esearch(
+    session: &mut Session,
+    tag: &imap_types::core::Tag<'_>,
+    charset: Option<Charset<'_>>,
+    criteria: Vec1<SearchKey<'_>>,
+    by_uid: bool,
+    returns: &SearchReturn,
+    out: &mut Replies,
+) -> Outcome {
+    if let Err(outcome) = check_charset(charset.as_ref()) {
+        return outcome;
+    }
+    let found = match matching(session, criteria, false) {
+        Ok(found) => found,
+        Err(outcome) => return outcome,
+    };
+    let numbers: Vec<u32> = found
+        .messages
+        .iter()
+        .map(|(seq, entry)| if by_uid { entry.uid } else { *seq })
+        .collect();
+    out.raw(&esearch_line(
+        tag.inner(),
+        by_uid,
+        returns,
+        &numbers,
+        found.modseq,
+    ));
+    Outcome::ok("SEARCH completed")
+}
+
+fn esearch_line(
+    tag: &str,
+    by_uid: bool,
+    returns: &SearchReturn,
+    numbers: &[u32],
+    modseq: Option<NonZeroU64>,
+) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut line = format!("* ESEARCH (TAG \"{tag}\")");
+    if by_uid {
+        line.push_str(" UID");
+    }
+    if let (true, Some(min)) = (returns.min, numbers.iter().min()) {
+        let _ = write!(line, " MIN {min}");
+    }
+    if let (true, Some(max)) = (returns.max, numbers.iter().max()) {
+        let _ = write!(line, " MAX {max}");
+    }
+    if returns.all && !numbers.is_empty() {
+        let _ = write!(line, " ALL {}", compact_set(numbers));
+    }
+    if returns.count {
+        let _ = write!(line, " COUNT {}", numbers.len());
+    }
+    if let Some(modseq) = modseq.filter(|_| !numbers.is_empty()) {
+        let _ = write!(line, " MODSEQ {modseq}");
+    }
+    line.push_str("\r\n");
+    line.into_bytes()
+}
+
+/// Ascending numbers as a sequence set with ranges: `1:3,7,9:10`.
+fn compact_set(numbers: &[u32]) -> String {
+    use std::fmt::Write;
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}:{end}");
+        }
+        i += 1;
+    }
+    out
 }
 
 /// SEARCH, SORT and THREAD take UTF-8 and its subset US-ASCII (RFC 3501, RFC 5256).
@@ -438,4 +531,29 @@ fn message_text_contains(message: &Message<'_>, needle: &str, depth: usize) -> b
         }
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn esearch_lines_carry_what_was_asked_for() {
+        let all = SearchReturn {
+            min: true,
+            max: true,
+            all: true,
+            count: true,
+        };
+        let line = esearch_line("a1", true, &all, &[4, 1, 2, 3, 9, 10, 12], None);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "* ESEARCH (TAG \"a1\") UID MIN 1 MAX 12 ALL 1:4,9:10,12 COUNT 7\r\n"
+        );
+        let line = esearch_line("b", false, &all, &[], None);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "* ESEARCH (TAG \"b\") COUNT 0\r\n"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! STATUS (RFC 3501 §6.3.10, with HIGHESTMODSEQ from RFC 7162).
 
+use crate::MailboxInfo;
+use crate::imap::Mailstore;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::session::Session;
 use crate::imap::wire;
@@ -19,6 +21,21 @@ pub fn run(
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
+    let outcome = report(&store, &info, names, out);
+    if outcome.is_ok() {
+        Outcome::ok("STATUS completed")
+    } else {
+        outcome
+    }
+}
+
+/// The STATUS response for one mailbox: for STATUS, and for LIST-STATUS after each LIST line.
+pub fn report(
+    store: &Mailstore,
+    info: &MailboxInfo,
+    names: &[StatusDataItemName],
+    out: &mut Replies,
+) -> Outcome {
     let read = store.read(|r| {
         Ok::<_, crate::Error>((
             r.entries(info.id)?,
