@@ -50,6 +50,8 @@ pub struct ImapSection {
     /// Refuse passwords in the clear even from loopback (behind a local TLS proxy every
     /// client seems to come from 127.0.0.1).
     pub require_tls: bool,
+    /// Every account's storage limit, MiB (QUOTA); none: no limit, QUOTA not offered.
+    pub quota_mib: Option<u64>,
 }
 
 impl Default for ImapSection {
@@ -64,6 +66,7 @@ impl Default for ImapSection {
             max_line: 64 << 10,
             idle_timeout_secs: 30 * 60,
             require_tls: false,
+            quota_mib: None,
         }
     }
 }
@@ -215,6 +218,9 @@ idle_timeout_secs = 1800
 # Passwords in the clear are taken only from loopback addresses; true refuses them there too
 # (for a server behind a local TLS proxy, where every client comes from 127.0.0.1).
 require_tls = false
+# Every account's storage limit in MiB, reported by QUOTA (RFC 9208); APPEND and COPY past it
+# are refused. Without it there is no limit.
+# quota_mib = 2048
 
 [smtp]
 # SMTP listener: your MTA (or the paired server) delivers local users' mail and sync mail here.

@@ -168,6 +168,7 @@ pub async fn serve(
         } else {
             nomamail_core::imap::PlaintextPasswords::LoopbackOnly
         },
+        quota_kib: config.imap.quota_mib.map(|mib| mib.saturating_mul(1024)),
     };
     tasks.spawn({
         let stores = stores.clone();

@@ -371,3 +371,47 @@ fn list_extended_selects_special_use_and_reports_status_as_thunderbird_asks() {
     assert!(counted.contains(" MIN 1 COUNT 1"), "{counted}");
     wire.ok("LOGOUT");
 }
+
+#[test]
+fn quota_reports_the_accounts_size_and_refuses_what_would_pass_it() {
+    let config = nomamail_core::imap::ServerConfig {
+        quota_kib: Some(64),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(&[("alice", "pw")], config);
+    let mut wire = session(&server);
+    assert!(wire.ok("CAPABILITY").contains("QUOTA=RES-STORAGE"));
+    wire.append_message("INBOX", "twenty", &"x".repeat(20 * 1024));
+    let root = wire.ok("GETQUOTAROOT INBOX");
+    assert!(root.contains("* QUOTAROOT INBOX \"\""), "{root}");
+    assert!(root.contains("* QUOTA \"\" (STORAGE 21 64)"), "{root}");
+    let (_, refused) = wire
+        .command(
+            format!(
+                "APPEND INBOX {{{}+}}\r\n{}",
+                50 * 1024,
+                "y".repeat(50 * 1024)
+            )
+            .as_bytes(),
+        )
+        .expect("append");
+    assert!(refused.contains("NO [OVERQUOTA]"), "{refused}");
+    wire.ok("SELECT INBOX");
+    wire.ok("COPY 1 INBOX");
+    let (_, refused) = wire.command(b"COPY 1:2 INBOX").expect("copy");
+    assert!(refused.contains("NO [OVERQUOTA]"), "{refused}");
+    assert!(wire.ok("GETQUOTA \"\"").contains("(STORAGE 41 64)"));
+    let (_, set) = wire
+        .command(b"SETQUOTA \"\" (STORAGE 1)")
+        .expect("setquota");
+    assert!(set.contains(" NO"), "{set}");
+
+    let unlimited = TestServer::start(&[("bob", "pw")]);
+    let mut wire = Wire::open(unlimited.addr).expect("connect");
+    wire.ok("LOGIN bob pw");
+    assert!(!wire.ok("CAPABILITY").contains("QUOTA"));
+    assert!(
+        wire.ok("GETQUOTAROOT INBOX")
+            .contains("* QUOTAROOT INBOX\r\n")
+    );
+}

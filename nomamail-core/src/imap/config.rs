@@ -56,6 +56,8 @@ pub struct ServerConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Where LOGIN and AUTHENTICATE PLAIN may come without TLS.
     pub plaintext: PlaintextPasswords,
+    /// Every account's storage limit in KiB (QUOTA, RFC 9208); `None`: no quota.
+    pub quota_kib: Option<u64>,
 }
 
 /// Where a password may travel in the clear.

@@ -320,9 +320,14 @@ impl Session {
                 search_criteria,
                 uid,
             } if selected => thread::run(self, algorithm, charset, search_criteria, uid, out),
-            C::GetQuota { .. } | C::GetQuotaRoot { .. } | C::SetQuota { .. } => {
-                Outcome::bad("command not supported")
+            C::GetQuotaRoot { mailbox } if authenticated => {
+                quota::get_quota_root(self, mailbox, out)
             }
+            C::GetQuota { root } if authenticated => quota::get_quota(self, root, out),
+            C::SetQuota { .. } if authenticated => Outcome::no_with(
+                crate::imap::reply::code("NOPERM"),
+                "quotas are set in the server's configuration",
+            ),
             _ if !authenticated => Outcome::bad("log in first"),
             _ => Outcome::bad("select a mailbox first"),
         }

@@ -373,6 +373,16 @@ pub struct StoreStats {
 }
 
 impl Replica {
+    /// Bytes of the account's live messages, every copy counted (what QUOTA's STORAGE is).
+    pub fn storage_used(&self) -> Result<u64> {
+        let used: i64 = self.conn.query_row(
+            "SELECT coalesce(sum(size), 0) FROM entries WHERE removed = 0 AND uid IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+
     pub fn store_stats(&self) -> Result<StoreStats> {
         let count = |sql: &str| -> Result<u64> {
             Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)

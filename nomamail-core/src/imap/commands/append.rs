@@ -40,6 +40,11 @@ pub fn run(
     if bytes.is_empty() {
         return Outcome::no_with(code("CANNOT"), "empty message");
     }
+    if let Err(outcome) =
+        super::quota::refuse_if_over(session.shared.config.quota_kib, &store, bytes.len() as u64)
+    {
+        return outcome;
+    }
     let (seconds, offset) = match &date {
         Some(date) => wire::from_date_time(date),
         None => (chrono::Utc::now().timestamp(), 0),

@@ -5,6 +5,7 @@ use crate::imap::session::Session;
 use imap_types::auth::AuthMechanism;
 use imap_types::core::{Atom, Vec1};
 use imap_types::extensions::compress::CompressionAlgorithm;
+use imap_types::extensions::quota::Resource;
 use imap_types::extensions::sort::SortAlgorithm;
 use imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_types::response::{Capability, Code, Data};
@@ -30,6 +31,10 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         caps.push(Capability::Compress {
             algorithm: CompressionAlgorithm::Deflate,
         });
+    }
+    if session.shared.config.quota_kib.is_some() {
+        caps.push(Capability::Quota);
+        caps.push(Capability::QuotaRes(Resource::Storage));
     }
     caps.extend([
         Capability::Id,

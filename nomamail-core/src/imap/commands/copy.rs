@@ -16,6 +16,7 @@ pub fn run(
     moving: bool,
     out: &mut Replies,
 ) -> Outcome {
+    let quota = session.shared.config.quota_kib;
     let (store, selected) = match super::selected(session) {
         Ok(selected) => selected,
         Err(outcome) => return outcome,
@@ -37,6 +38,12 @@ pub fn run(
     let verb = if moving { "MOVE" } else { "COPY" };
     if messages.is_empty() {
         return Outcome::ok(format!("{verb} completed: nothing to do"));
+    }
+    if !moving {
+        let adding = messages.iter().map(|(_, e)| e.size).sum();
+        if let Err(outcome) = super::quota::refuse_if_over(quota, &store, adding) {
+            return outcome;
+        }
     }
     let ids: Vec<_> = messages.iter().map(|(_, e)| e.id).collect();
     let landed = store.write(|r| {
