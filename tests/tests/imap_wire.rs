@@ -374,3 +374,40 @@ fn a_client_that_stops_reading_is_disconnected_not_waited_for() {
     let mut other = open(&server);
     other.ok("LOGIN alice pw");
 }
+
+#[test]
+fn password_checks_wait_out_the_penalty_and_concurrent_guesses_are_capped() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut first = Wire::open(server.addr).expect("connect");
+    for _ in 0..2 {
+        let (_, status) = first.command(b"LOGIN alice wrong").expect("answer");
+        assert!(status.contains("AUTHENTICATIONFAILED"), "{status}");
+    }
+    // The third failure's answer is held a second; a guess from another connection meanwhile
+    // is not checked sooner (the old throttle only held answers, so parallel connections
+    // guessed at full speed).
+    first.send(b"t3 LOGIN alice wrong\r\n").expect("send");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut second = Wire::open(server.addr).expect("connect");
+    let started = std::time::Instant::now();
+    second.ok("LOGIN alice pw");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "checked at once: {:?}",
+        started.elapsed()
+    );
+    first.until("t3").expect("third answer");
+    // Many guesses at once from one address: beyond four in progress, refused outright.
+    let mut guessers: Vec<Wire> = (0..6)
+        .map(|_| Wire::open(server.addr).expect("connect"))
+        .collect();
+    for wire in &mut guessers {
+        wire.send(b"g LOGIN alice wrong\r\n").expect("send");
+    }
+    let refused = guessers
+        .iter_mut()
+        .map(|w| w.until("g").expect("answer"))
+        .filter(|lines| lines.last().is_some_and(|l| l.contains("NO [UNAVAILABLE]")))
+        .count();
+    assert!(refused >= 2, "{refused} of 6 refused");
+}

@@ -57,6 +57,12 @@ enum Incoming {
     Closed,
 }
 
+enum Checked {
+    NoPassword,
+    Go(super::throttle::InFlight),
+    Refused,
+}
+
 enum Wait {
     Incoming(io::Result<Incoming>),
     Stop,
@@ -195,6 +201,11 @@ impl Connection {
             } => return self.authenticate_plain(command.tag).await,
             _ => {}
         }
+        let _checking = match self.hold_back_password_check(&command).await? {
+            Checked::NoPassword => None,
+            Checked::Go(in_flight) => Some(in_flight),
+            Checked::Refused => return Ok(true),
+        };
         // Large answers (FETCH of many bodies) go out in pieces while the handler runs; the
         // bounded channel makes a client that does not read stall its own command instead of
         // growing the server's memory.
@@ -299,6 +310,40 @@ impl Connection {
         Ok(true)
     }
 
+    /// Before a password is checked: at most a few checks at once per source, each after the
+    /// wait its source's and user name's failures have earned (`throttle`). Waiting here, on
+    /// the reactor, holds no blocking thread.
+    async fn hold_back_password_check(
+        &mut self,
+        command: &Command<'static>,
+    ) -> io::Result<Checked> {
+        let Some(user) = super::commands::login::user_of(&command.body) else {
+            return Ok(Checked::NoPassword);
+        };
+        let Some(shared) = self.session.as_ref().map(|s| s.shared.clone()) else {
+            return Ok(Checked::NoPassword);
+        };
+        let ip = self.peer.ip();
+        let Some(in_flight) = shared.throttle.start(ip) else {
+            tracing::warn!("imap login refused: too many at once: rip={ip}");
+            let mut out = Replies::default();
+            out.tagged(
+                &command.tag,
+                Outcome::no_with(
+                    super::reply::code("UNAVAILABLE"),
+                    "too many logins at once from your address; try again",
+                ),
+            );
+            self.send(&out.take()).await?;
+            return Ok(Checked::Refused);
+        };
+        let wait = shared.throttle.wait(ip, &user);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(Checked::Go(in_flight))
+    }
+
     /// RFC 4978: answer OK uncompressed, then both directions deflate. Only after login, as
     /// Dovecot has it: compression before the password would only help an attacker guess.
     async fn compress(&mut self, tag: Tag<'static>) -> io::Result<bool> {
@@ -374,6 +419,11 @@ impl Connection {
                 mechanism: AuthMechanism::Plain,
                 initial_response: Some(imap_types::secret::Secret::new(data.into())),
             },
+        };
+        let _checking = match self.hold_back_password_check(&command).await? {
+            Checked::NoPassword => None,
+            Checked::Go(in_flight) => Some(in_flight),
+            Checked::Refused => return Ok(true),
         };
         let Some(reply) = self
             .in_session(move |session| session.handle(command))

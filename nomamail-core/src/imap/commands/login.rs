@@ -31,7 +31,12 @@ pub fn run(
             "imap login failed: user=\"(not UTF-8)\" rip={}",
             session.peer.ip()
         );
-        reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
+        reply.delay = Some(
+            session
+                .shared
+                .throttle
+                .failed(session.peer.ip(), "(not UTF-8)"),
+        );
         return failed();
     };
     log_in(session, user, password, reply)
@@ -47,16 +52,33 @@ pub fn log_in(session: &mut Session, user: &str, password: &str, reply: &mut Rep
             // One line per outcome, with the address: what an admin greps and fail2ban
             // matches (the README gives the filter).
             tracing::info!("imap login ok: user={user:?} rip={}", session.peer.ip());
-            session.shared.throttle.succeeded(session.peer.ip());
+            session.shared.throttle.succeeded(session.peer.ip(), user);
             session.state = State::Authenticated { store };
             Outcome::ok_with(Code::Capability(capability::list(session)), "logged in")
         }
         Ok(None) => {
             tracing::warn!("imap login failed: user={user:?} rip={}", session.peer.ip());
-            reply.delay = Some(session.shared.throttle.failed(session.peer.ip()));
+            reply.delay = Some(session.shared.throttle.failed(session.peer.ip(), user));
             failed()
         }
         Err(_) => Outcome::no_with(code("UNAVAILABLE"), "the account cannot be opened now"),
+    }
+}
+
+/// The user name a command would check a password for (LOGIN, AUTHENTICATE PLAIN with its
+/// response), so the connection can hold the check back by that name's penalty.
+pub fn user_of(body: &imap_types::command::CommandBody<'_>) -> Option<String> {
+    use imap_types::command::CommandBody as C;
+    match body {
+        C::Login { username, .. } => Some(String::from_utf8_lossy(username.as_ref()).into_owned()),
+        C::Authenticate {
+            initial_response: Some(response),
+            ..
+        } => {
+            let user = response.declassify().split(|&b| b == 0).nth(1)?;
+            Some(String::from_utf8_lossy(user).into_owned())
+        }
+        _ => None,
     }
 }
 

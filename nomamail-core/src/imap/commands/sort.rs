@@ -39,70 +39,57 @@ pub fn run(
     Outcome::ok("SORT completed")
 }
 
-/// One message's sort keys, computed once rather than at every comparison; strings in
+/// One sort key of one message, computed once rather than at every comparison: strings in
 /// i;unicode-casemap form.
-struct Keys {
-    subject: String,
-    date: i64,
-    from: String,
-    to: String,
-    cc: String,
-    display_from: String,
-    display_to: String,
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Value {
+    Number(i64),
+    Text(String),
+}
+
+fn value(key: &SortKey, entry: &EntryInfo, text: &SearchText) -> Value {
+    match key {
+        SortKey::Arrival => Value::Number(entry.internal_date),
+        SortKey::Date => Value::Number(sent_date(text.sent, entry)),
+        SortKey::Size => Value::Number(i64::try_from(entry.size).unwrap_or(i64::MAX)),
+        SortKey::Subject => Value::Text(casemap(&base_subject(&text.subject).text)),
+        SortKey::From => Value::Text(casemap(&text.from_mailbox)),
+        SortKey::To => Value::Text(casemap(&text.to_mailbox)),
+        SortKey::Cc => Value::Text(casemap(&text.cc_mailbox)),
+        SortKey::DisplayFrom => Value::Text(casemap(&text.from_display)),
+        SortKey::DisplayTo => Value::Text(casemap(&text.to_display)),
+    }
 }
 
 fn sorted<'a>(found: &'a Found, criteria: &[SortCriterion]) -> Vec<(u32, &'a EntryInfo)> {
     let empty = SearchText::default();
-    let mut rows: Vec<(u32, &EntryInfo, Keys)> = found
+    let mut rows: Vec<(u32, &EntryInfo, Vec<Value>)> = found
         .messages
         .iter()
         .map(|(seq, entry)| {
             let text = found.texts.get(&entry.id).unwrap_or(&empty);
-            let keys = Keys {
-                subject: casemap(&base_subject(&text.subject).text),
-                date: sent_date(text.sent, entry),
-                from: casemap(&text.from_mailbox),
-                to: casemap(&text.to_mailbox),
-                cc: casemap(&text.cc_mailbox),
-                display_from: casemap(&text.from_display),
-                display_to: casemap(&text.to_display),
-            };
-            (*seq, entry, keys)
+            let values = criteria
+                .iter()
+                .map(|c| value(&c.key, entry, text))
+                .collect();
+            (*seq, entry, values)
         })
         .collect();
     rows.sort_by(|a, b| {
         criteria
             .iter()
-            .map(|c| {
-                let order = compare(&c.key, (a.1, &a.2), (b.1, &b.2));
-                if c.reverse { order.reverse() } else { order }
-            })
+            .zip(a.2.iter().zip(&b.2))
+            .map(|(c, (x, y))| if c.reverse { y.cmp(x) } else { x.cmp(y) })
             .find(|o| o.is_ne())
             .unwrap_or(Ordering::Equal)
             .then(a.0.cmp(&b.0))
     });
     rows.into_iter()
-        .map(|(seq, entry, ..)| (seq, entry))
+        .map(|(seq, entry, _)| (seq, entry))
         .collect()
 }
 
 /// RFC 5256 §2.2: the Date field, in UTC; the internal date where there is none.
 pub fn sent_date(sent: Option<(i64, i16)>, entry: &EntryInfo) -> i64 {
     sent.map_or(entry.internal_date, |(seconds, _)| seconds)
-}
-
-type Row<'a> = (&'a EntryInfo, &'a Keys);
-
-fn compare(key: &SortKey, a: Row<'_>, b: Row<'_>) -> Ordering {
-    match key {
-        SortKey::Arrival => a.0.internal_date.cmp(&b.0.internal_date),
-        SortKey::Date => a.1.date.cmp(&b.1.date),
-        SortKey::Size => a.0.size.cmp(&b.0.size),
-        SortKey::Subject => a.1.subject.cmp(&b.1.subject),
-        SortKey::From => a.1.from.cmp(&b.1.from),
-        SortKey::To => a.1.to.cmp(&b.1.to),
-        SortKey::Cc => a.1.cc.cmp(&b.1.cc),
-        SortKey::DisplayFrom => a.1.display_from.cmp(&b.1.display_from),
-        SortKey::DisplayTo => a.1.display_to.cmp(&b.1.display_to),
-    }
 }
