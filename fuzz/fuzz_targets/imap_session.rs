@@ -58,7 +58,14 @@ fuzz_target!(|data: &[u8]| {
         let (mut client, server) = tokio::io::duplex(1 << 20);
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let peer = "127.0.0.1:9".parse().expect("address");
-        let session = tokio::spawn(connection::run(Box::new(server), peer, shared, stop, false));
+        let session = tokio::spawn(connection::run(
+            Box::new(server),
+            connection::QuickAck::none(),
+            peer,
+            shared,
+            stop,
+            false,
+        ));
         let _ = client.write_all(data).await;
         let _ = client.shutdown().await;
         let mut answer = Vec::new();

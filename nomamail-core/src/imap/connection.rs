@@ -42,6 +42,10 @@ impl QuickAck {
         QuickAck(stream.as_fd().try_clone_to_owned().ok())
     }
 
+    pub fn none() -> QuickAck {
+        QuickAck(None)
+    }
+
     fn now(&self) {
         if let Some(fd) = &self.0 {
             // Only a latency hint: a socket that refuses it still works.
