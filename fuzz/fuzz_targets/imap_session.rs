@@ -37,6 +37,7 @@ fn world() -> &'static World {
             stores,
             config,
             throttle: Default::default(),
+            literals: Default::default(),
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

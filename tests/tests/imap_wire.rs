@@ -411,3 +411,57 @@ fn password_checks_wait_out_the_penalty_and_concurrent_guesses_are_capped() {
         .count();
     assert!(refused >= 2, "{refused} of 6 refused");
 }
+
+#[test]
+fn literals_of_all_connections_share_one_memory_budget() {
+    let config = ServerConfig {
+        limits: Limits {
+            literal_budget: 100_000,
+            ..Limits::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start_with(&[("alice", "pw")], config);
+    let mut first = open(&server);
+    first.ok("LOGIN alice pw");
+    let mut second = open(&server);
+    second.ok("LOGIN alice pw");
+    // The first client is granted 80 kB and has not sent it yet.
+    first
+        .send(b"a1 APPEND INBOX {80000}\r\n")
+        .expect("announce");
+    assert!(first.line().expect("go ahead").starts_with('+'));
+    second
+        .send(b"b1 APPEND INBOX {50000}\r\n")
+        .expect("announce");
+    let refused = second.line().expect("answer");
+    assert!(refused.starts_with("b1 NO [LIMIT]"), "{refused}");
+    let mut message = b"Subject: big\r\n\r\n".to_vec();
+    message.resize(80_000, b'x');
+    first.send(&message).expect("literal");
+    first.send(b"\r\n").expect("end");
+    assert!(
+        first
+            .until("a1")
+            .expect("appended")
+            .last()
+            .is_some_and(|l| l.contains(" OK"))
+    );
+    // Once the first message is stored its memory is free again.
+    first.ok("NOOP");
+    let mut again = b"Subject: later\r\n\r\n".to_vec();
+    again.resize(50_000, b'y');
+    second
+        .send(b"b2 APPEND INBOX {50000}\r\n")
+        .expect("announce");
+    assert!(second.line().expect("go ahead").starts_with('+'));
+    second.send(&again).expect("literal");
+    second.send(b"\r\n").expect("end");
+    assert!(
+        second
+            .until("b2")
+            .expect("appended")
+            .last()
+            .is_some_and(|l| l.contains(" OK"))
+    );
+}

@@ -29,6 +29,8 @@ pub struct Limits {
     /// A write to a client that has not completed by then ends the connection: a client
     /// that stops reading cannot hold a session (and a blocking thread) for ever.
     pub write_timeout: Duration,
+    /// Bytes of literals all connections together may be buffering at once.
+    pub literal_budget: u64,
 }
 
 impl Default for Limits {
@@ -44,6 +46,7 @@ impl Default for Limits {
             login_deadline: Duration::from_secs(180),
             max_literal_before_login: 8 << 10,
             write_timeout: Duration::from_secs(120),
+            literal_budget: 512 << 20,
         }
     }
 }

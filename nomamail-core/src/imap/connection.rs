@@ -90,6 +90,17 @@ pub struct Connection {
     peer: SocketAddr,
     /// When the connection must have logged in by.
     login_deadline: tokio::time::Instant,
+    shared: Arc<Shared>,
+    /// What this connection holds of the literal budget for the message it is reading.
+    reserved: u64,
+    /// The last message was large: the buffer it grew is let go before the next one.
+    shrink: bool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.shared.literals.release(self.reserved);
+    }
 }
 
 /// Serves one client. With `implicit_tls`, the TLS handshake comes first (port 993 style).
@@ -124,7 +135,7 @@ pub async fn run(
         fragments: Fragmentizer::new(max_message),
         line_start: 0,
         in_literal: false,
-        session: Some(Session::new(shared, peer, secure)),
+        session: Some(Session::new(shared.clone(), peer, secure)),
         limits,
         max_message,
         chunk: vec![0u8; READ_CHUNK].into_boxed_slice(),
@@ -132,6 +143,9 @@ pub async fn run(
         acks,
         peer,
         login_deadline: tokio::time::Instant::now() + limits_deadline,
+        shared,
+        reserved: 0,
+        shrink: false,
     };
     // An error here is the client going away; there is no one left to tell.
     let _ = connection.serve().await;
@@ -525,6 +539,10 @@ impl Connection {
     /// literal announcements as it goes. Buffers stay bounded: the fragmentizer keeps at most
     /// one message, a line may not pass `max_line`, a literal not `max_literal`.
     async fn next_message(&mut self) -> io::Result<Incoming> {
+        // The message before this one has been handled: its literals' memory is free.
+        self.shared
+            .literals
+            .release(std::mem::take(&mut self.reserved));
         loop {
             match self.fragments.progress() {
                 Some(FragmentInfo::Line {
@@ -546,9 +564,33 @@ impl Connection {
                                 self.limit_bye("literal too large").await?;
                                 return Ok(Incoming::Closed);
                             }
-                            self.refuse_literal().await?;
+                            self.refuse_literal(Code::TooBig, "literal too large")
+                                .await?;
                             continue;
                         }
+                        let length64 = u64::from(length);
+                        if !self
+                            .shared
+                            .literals
+                            .reserve(length64, self.limits.literal_budget)
+                        {
+                            tracing::warn!(
+                                "imap literal refused: the server's literal memory is taken: rip={}",
+                                self.peer.ip()
+                            );
+                            if mode == LiteralMode::NonSync {
+                                self.limit_bye("server short of memory for literals")
+                                    .await?;
+                                return Ok(Incoming::Closed);
+                            }
+                            self.refuse_literal(
+                                super::reply::code("LIMIT"),
+                                "the server is short of memory for literals now; try again",
+                            )
+                            .await?;
+                            continue;
+                        }
+                        self.reserved += length64;
                         self.in_literal = true;
                         if mode == LiteralMode::Sync {
                             self.send(b"+ go ahead\r\n").await?;
@@ -570,6 +612,13 @@ impl Connection {
                         self.limit_bye("command line too long").await?;
                         return Ok(Incoming::Closed);
                     }
+                    // Between messages, nothing buffered: a buffer a large literal grew is
+                    // given back rather than kept for the life of the connection.
+                    if self.shrink && self.fragments.message_bytes().is_empty() {
+                        self.fragments = Fragmentizer::new(self.max_message);
+                        self.line_start = 0;
+                        self.shrink = false;
+                    }
                     let n = self.io.read(&mut self.chunk).await?;
                     if n == 0 {
                         return Ok(Incoming::Closed);
@@ -579,6 +628,7 @@ impl Connection {
                 }
             }
             if self.fragments.is_message_complete() {
+                self.shrink = self.fragments.message_bytes().len() > READ_CHUNK * 4;
                 self.line_start = 0;
                 self.in_literal = false;
                 return Ok(Incoming::Message);
@@ -586,16 +636,14 @@ impl Connection {
         }
     }
 
-    /// A synchronizing literal over the limit: the client has not sent it yet, so refuse the
-    /// command and start afresh (RFC 7888 §4 allows exactly this).
-    async fn refuse_literal(&mut self) -> io::Result<()> {
+    /// A synchronizing literal refused (over the size limit, or the memory budget): the
+    /// client has not sent it yet, so refuse the command and start afresh (RFC 7888 §4 allows
+    /// exactly this).
+    async fn refuse_literal(&mut self, code: Code<'static>, text: &str) -> io::Result<()> {
         let mut out = Replies::default();
         match self.fragments.decode_tag() {
-            Some(tag) => out.tagged(
-                &tag.into_static(),
-                Outcome::no_with(Code::TooBig, "literal too large"),
-            ),
-            None => out.untagged_bad("literal too large"),
+            Some(tag) => out.tagged(&tag.into_static(), Outcome::no_with(code, text)),
+            None => out.untagged_bad(text),
         }
         self.fragments.skip_message();
         self.line_start = 0;

@@ -5,6 +5,7 @@
 //! store changes into untagged responses (`view`), sequence sets (`seqset`), and message
 //! sections, envelopes and body structures (`message`).
 
+pub mod budget;
 pub mod commands;
 pub mod compress;
 pub mod config;

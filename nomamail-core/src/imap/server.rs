@@ -50,6 +50,7 @@ pub async fn serve_listeners(
         stores,
         config,
         throttle: Default::default(),
+        literals: Default::default(),
     });
     let (accepted_tx, mut accepted) = mpsc::channel::<(TcpStream, SocketAddr, bool)>(64);
     let mut acceptors = JoinSet::new();

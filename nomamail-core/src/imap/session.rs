@@ -102,6 +102,7 @@ pub struct Shared {
     pub stores: Arc<Mailstores>,
     pub config: ServerConfig,
     pub throttle: super::throttle::Throttle,
+    pub literals: super::budget::LiteralBudget,
 }
 
 pub struct Session {
