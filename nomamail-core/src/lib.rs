@@ -29,7 +29,8 @@ pub use error::{Error, Result};
 pub use flags::FlagOp;
 pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
 pub use replica::{
-    Appended, Choice, Conflict, ConflictKind, EntryChange, EntryInfo, INBOX_ID, MailboxInfo,
-    PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats, SyncSettings, TextScope,
+    Appended, Choice, Conflict, ConflictKind, EntryChange, EntryInfo, INBOX_ID, MailboxCounts,
+    MailboxInfo, PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats, SyncSettings,
+    TextScope,
 };
 pub use schema::Durability;

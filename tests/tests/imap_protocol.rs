@@ -415,3 +415,20 @@ fn quota_reports_the_accounts_size_and_refuses_what_would_pass_it() {
             .contains("* QUOTAROOT INBOX\r\n")
     );
 }
+
+#[test]
+fn status_counts_flags_as_whole_words() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut wire = session(&server);
+    for i in 0..4 {
+        wire.append_message("INBOX", &format!("s{i}"), "status");
+    }
+    wire.ok("SELECT INBOX");
+    wire.ok("STORE 1 +FLAGS (\\Seen)");
+    wire.ok("STORE 2 +FLAGS (\\Deleted \\Seen)");
+    // Keywords that merely contain a system flag's name are not that flag.
+    wire.ok("STORE 3 +FLAGS (NotSeen $Deletedness)");
+    wire.ok("UNSELECT");
+    let status = wire.ok("STATUS INBOX (MESSAGES UNSEEN)");
+    assert!(status.contains("(MESSAGES 4 UNSEEN 2)"), "{status}");
+}

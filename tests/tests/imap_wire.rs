@@ -465,3 +465,28 @@ fn literals_of_all_connections_share_one_memory_budget() {
             .is_some_and(|l| l.contains(" OK"))
     );
 }
+
+#[test]
+fn many_connections_of_one_account_all_get_their_turn() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut setup = open(&server);
+    setup.ok("LOGIN alice pw");
+    setup.append_message("INBOX", "shared", "one message for everyone");
+    let mut wires: Vec<Wire> = (0..20)
+        .map(|_| {
+            let mut wire = open(&server);
+            wire.ok("LOGIN alice pw");
+            wire.ok("SELECT INBOX");
+            wire
+        })
+        .collect();
+    // More commands at once than the account's share of blocking threads: the rest wait
+    // their turn, none is lost.
+    for wire in &mut wires {
+        wire.send(b"f1 FETCH 1 BODY.PEEK[]\r\n").expect("send");
+    }
+    for wire in &mut wires {
+        let lines = wire.until("f1").expect("answer");
+        assert!(lines.last().is_some_and(|l| l.contains(" OK")), "{lines:?}");
+    }
+}

@@ -228,6 +228,14 @@ impl Connection {
         // bounded channel makes a client that does not read stall its own command instead of
         // growing the server's memory.
         let (pieces, mut ready) = tokio::sync::mpsc::channel::<Vec<u8>>(1);
+        let store = self.session.as_ref().and_then(|s| s.store().cloned());
+        let _turn = match &store {
+            Some(store) => match store.running.acquire().await {
+                Ok(turn) => Some(turn),
+                Err(_) => return Ok(false),
+            },
+            None => None,
+        };
         let Some(mut session) = self.session.take() else {
             return Ok(false);
         };

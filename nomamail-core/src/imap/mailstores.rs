@@ -39,7 +39,14 @@ pub struct Mailstore {
     indexer: mpsc::Sender<String>,
     /// Set while the indexer has this account queued, so a burst of writes queues it once.
     index_queued: AtomicBool,
+    /// Commands of this account running on blocking threads at once. They take turns on the
+    /// store lock anyway; the rest wait on the reactor, so one account's many connections
+    /// cannot fill the runtime's blocking pool and starve every other account.
+    pub running: tokio::sync::Semaphore,
 }
+
+/// Blocking threads one account's commands may hold at once.
+pub const COMMANDS_PER_ACCOUNT: usize = 8;
 
 /// A panic while holding a lock leaves the store as SQLite left it (each write is one
 /// transaction), so the lock stays usable.
@@ -134,6 +141,7 @@ impl Mailstores {
             any_change: self.any_change.clone(),
             indexer: self.indexer.clone(),
             index_queued: AtomicBool::new(false),
+            running: tokio::sync::Semaphore::new(COMMANDS_PER_ACCOUNT),
         });
         open.insert(user.to_string(), store.clone());
         Ok(store)

@@ -26,7 +26,7 @@ use std::path::Path;
 
 pub use ops::Appended;
 pub use peers::PeerStatus;
-pub use read::{EntryChange, EntryInfo, MailboxInfo, Placed, StoreStats};
+pub use read::{EntryChange, EntryInfo, MailboxCounts, MailboxInfo, Placed, StoreStats};
 pub use resolve::{Choice, Conflict, ConflictKind};
 pub use sync::{Report, SyncSettings};
 pub use text_index::TextScope;

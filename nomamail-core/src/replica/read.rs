@@ -19,6 +19,17 @@ pub struct MailboxInfo {
     pub modseq: u64,
 }
 
+/// STATUS's counts of one mailbox.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxCounts {
+    pub messages: u64,
+    pub unseen: u64,
+    pub deleted: u64,
+    pub deleted_bytes: u64,
+    /// Above the replica's `\Recent` horizon: not yet shown as recent to any session.
+    pub recent: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryInfo {
     pub id: EntryId,
@@ -133,6 +144,32 @@ impl Replica {
             out.extend(row?);
         }
         Ok(out)
+    }
+
+    /// What STATUS reports of a mailbox, counted by SQLite in one pass without building the
+    /// entries: `recent` counts UIDs above `recent_horizon`.
+    pub fn mailbox_counts(&self, mailbox: MailboxId, recent_horizon: u32) -> Result<MailboxCounts> {
+        // Flags are stored space-separated; padding with spaces makes a whole-word match.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT count(*),
+                    coalesce(sum((' ' || flags || ' ') NOT LIKE '% \\Seen %'), 0),
+                    coalesce(sum((' ' || flags || ' ') LIKE '% \\Deleted %'), 0),
+                    coalesce(sum(CASE WHEN (' ' || flags || ' ') LIKE '% \\Deleted %'
+                                 THEN size ELSE 0 END), 0),
+                    coalesce(sum(uid > ?2), 0)
+             FROM entries WHERE mailbox = ?1 AND removed = 0 AND uid IS NOT NULL",
+        )?;
+        let counts = stmt.query_row(params![mailbox.to_bytes(), recent_horizon], |r| {
+            let count = |i: usize| r.get::<_, i64>(i).map(|n| u64::try_from(n).unwrap_or(0));
+            Ok(MailboxCounts {
+                messages: count(0)?,
+                unseen: count(1)?,
+                deleted: count(2)?,
+                deleted_bytes: count(3)?,
+                recent: count(4)?,
+            })
+        })?;
+        Ok(counts)
     }
 
     /// The messages of a mailbox whose state changed after `modseq`, in UID order

@@ -37,25 +37,19 @@ pub fn report(
     out: &mut Replies,
 ) -> Outcome {
     let read = store.read(|r| {
-        Ok::<_, crate::Error>((
-            r.entries(info.id)?,
-            r.highest_modseq(),
-            r.recent_horizon(info.id)?,
-        ))
+        let horizon = r.recent_horizon(info.id)?;
+        Ok::<_, crate::Error>((r.mailbox_counts(info.id, horizon)?, r.highest_modseq()))
     });
-    let (entries, highest_modseq, recent_horizon) = match read {
+    let (counts, highest_modseq) = match read {
         Ok(read) => read,
         Err(error) => return error.into(),
     };
-    let has = |e: &crate::EntryInfo, flag: &str| e.flags.iter().any(|f| f == flag);
+    let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     let mut items = Vec::new();
     for name in names {
         items.push(match name {
-            StatusDataItemName::Messages => StatusDataItem::Messages(entries.len() as u32),
-            // Not yet shown as recent to any session.
-            StatusDataItemName::Recent => StatusDataItem::Recent(
-                entries.iter().filter(|e| e.uid > recent_horizon).count() as u32,
-            ),
+            StatusDataItemName::Messages => StatusDataItem::Messages(small(counts.messages)),
+            StatusDataItemName::Recent => StatusDataItem::Recent(small(counts.recent)),
             StatusDataItemName::UidNext => match NonZeroU32::new(info.uidnext) {
                 Some(n) => StatusDataItem::UidNext(n),
                 None => continue,
@@ -64,19 +58,11 @@ pub fn report(
                 Some(v) => StatusDataItem::UidValidity(v),
                 None => continue,
             },
-            StatusDataItemName::Unseen => {
-                StatusDataItem::Unseen(entries.iter().filter(|e| !has(e, "\\Seen")).count() as u32)
+            StatusDataItemName::Unseen => StatusDataItem::Unseen(small(counts.unseen)),
+            StatusDataItemName::Deleted => StatusDataItem::Deleted(small(counts.deleted)),
+            StatusDataItemName::DeletedStorage => {
+                StatusDataItem::DeletedStorage(counts.deleted_bytes)
             }
-            StatusDataItemName::Deleted => StatusDataItem::Deleted(
-                entries.iter().filter(|e| has(e, "\\Deleted")).count() as u32,
-            ),
-            StatusDataItemName::DeletedStorage => StatusDataItem::DeletedStorage(
-                entries
-                    .iter()
-                    .filter(|e| has(e, "\\Deleted"))
-                    .map(|e| e.size)
-                    .sum(),
-            ),
             StatusDataItemName::HighestModSeq => {
                 StatusDataItem::HighestModSeq(store.wire_modseq(highest_modseq))
             }
