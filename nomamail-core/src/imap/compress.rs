@@ -7,7 +7,6 @@
 //! has flushed, and the reader's own bounds (line and literal sizes) apply to the inflated
 //! bytes, so a small compressed message cannot make the server hold a large one.
 
-use super::connection::Io;
 use async_compression::tokio::bufread::DeflateDecoder;
 use async_compression::tokio::write::DeflateEncoder;
 use std::io;
@@ -15,13 +14,13 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf, ReadHalf, WriteHalf};
 
-pub struct Deflated {
-    reader: DeflateDecoder<BufReader<ReadHalf<Box<dyn Io>>>>,
-    writer: DeflateEncoder<WriteHalf<Box<dyn Io>>>,
+pub struct Deflated<T> {
+    reader: DeflateDecoder<BufReader<ReadHalf<T>>>,
+    writer: DeflateEncoder<WriteHalf<T>>,
 }
 
-impl Deflated {
-    pub fn new(io: Box<dyn Io>) -> Deflated {
+impl<T: AsyncRead + AsyncWrite> Deflated<T> {
+    pub fn new(io: T) -> Deflated<T> {
         let (read, write) = tokio::io::split(io);
         let mut reader = DeflateDecoder::new(BufReader::new(read));
         // One client's stream is one DEFLATE stream for the life of the connection.
@@ -33,7 +32,7 @@ impl Deflated {
     }
 }
 
-impl AsyncRead for Deflated {
+impl<T: AsyncRead + AsyncWrite> AsyncRead for Deflated<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -43,7 +42,7 @@ impl AsyncRead for Deflated {
     }
 }
 
-impl AsyncWrite for Deflated {
+impl<T: AsyncRead + AsyncWrite> AsyncWrite for Deflated<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

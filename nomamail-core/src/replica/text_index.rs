@@ -49,6 +49,14 @@ pub(super) fn index(sql: &Connection, hash: BlobHash, text: &SearchableText) -> 
     Ok(())
 }
 
+/// A stored body's bytes (read here rather than through `blobs`, which calls this module).
+fn body(sql: &Connection, hash: BlobHash) -> Result<Option<Vec<u8>>> {
+    Ok(sql
+        .prepare_cached("SELECT data FROM blobs WHERE hash = ?1")?
+        .query_row([hash.0], |r| r.get(0))
+        .optional()?)
+}
+
 /// Queues a body just stored for indexing.
 pub(super) fn queue(sql: &Connection, hash: BlobHash) -> Result<()> {
     sql.prepare_cached("INSERT OR IGNORE INTO text_pending (blob) VALUES (?1)")?
@@ -129,7 +137,7 @@ impl Replica {
             if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
                 let hash = BlobHash(hash);
                 // A body dropped meanwhile has nothing to index.
-                if let Some(bytes) = super::blobs::read_range(&tx, hash, 0, u64::MAX)? {
+                if let Some(bytes) = body(&tx, hash)? {
                     index(&tx, hash, &SearchableText::of(&bytes))?;
                 }
             }
