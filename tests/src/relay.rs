@@ -92,11 +92,15 @@ impl Delivery for Intake {
             state.counts.received += 1;
             state.counts.bytes += message.len() as u64;
             let faults = state.faults;
-            if state.rng.chance(faults.drop) {
+            // Each fault that is switched on happens at least once, whatever the dice say, so a
+            // run never passes without having met it (the first mail under it gets it).
+            let drop = state.rng.chance(faults.drop);
+            if drop || (faults.drop > 0.0 && state.counts.dropped == 0) {
                 state.counts.dropped += 1;
                 continue;
             }
-            let copies = if state.rng.chance(faults.duplicate) {
+            let duplicate = state.rng.chance(faults.duplicate);
+            let copies = if duplicate || (faults.duplicate > 0.0 && state.counts.duplicated == 0) {
                 state.counts.duplicated += 1;
                 2
             } else {
