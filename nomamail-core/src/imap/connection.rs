@@ -346,9 +346,7 @@ impl Connection {
         let Some(user) = super::commands::login::user_of(&command.body) else {
             return Ok(Checked::NoPassword);
         };
-        let Some(shared) = self.session.as_ref().map(|s| s.shared.clone()) else {
-            return Ok(Checked::NoPassword);
-        };
+        let shared = self.shared.clone();
         let ip = self.peer.ip();
         let Some(in_flight) = shared.throttle.start(ip) else {
             tracing::warn!("imap login refused: too many at once: rip={ip}");

@@ -35,20 +35,27 @@ pub fn run(
     by_uid: bool,
     out: &mut Replies,
 ) -> Outcome {
-    if let Err(outcome) = check_charset(charset.as_ref()) {
-        return outcome;
-    }
-    let found = match matching(session, criteria, false) {
+    let found = match answer(session, charset, criteria) {
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
     let numbers = found
-        .messages
-        .iter()
-        .filter_map(|(seq, entry)| NonZeroU32::new(if by_uid { entry.uid } else { *seq }))
+        .numbers(by_uid)
+        .into_iter()
+        .filter_map(NonZeroU32::new)
         .collect();
     out.data(Data::Search(numbers, found.modseq));
     Outcome::ok("SEARCH completed")
+}
+
+/// What SEARCH and its ESEARCH form share: the charset check, then the search.
+fn answer(
+    session: &mut Session,
+    charset: Option<Charset<'_>>,
+    criteria: Vec1<SearchKey<'_>>,
+) -> Result<Found, Outcome> {
+    check_charset(charset.as_ref())?;
+    matching(session, criteria, false)
 }
 
 /// SEARCH RETURN (RFC 4731 ESEARCH): the answer as one `* ESEARCH` line, correlated with
@@ -62,18 +69,11 @@ pub fn run_esearch(
     returns: &SearchReturn,
     out: &mut Replies,
 ) -> Outcome {
-    if let Err(outcome) = check_charset(charset.as_ref()) {
-        return outcome;
-    }
-    let found = match matching(session, criteria, false) {
+    let found = match answer(session, charset, criteria) {
         Ok(found) => found,
         Err(outcome) => return outcome,
     };
-    let numbers: Vec<u32> = found
-        .messages
-        .iter()
-        .map(|(seq, entry)| if by_uid { entry.uid } else { *seq })
-        .collect();
+    let numbers = found.numbers(by_uid);
     out.raw(&esearch_line(
         tag.inner(),
         by_uid,
@@ -174,6 +174,16 @@ pub struct Found {
     pub texts: HashMap<crate::EntryId, SearchText>,
     /// The highest modseq among the matches, when the criteria named MODSEQ (RFC 7162 §3.1.5).
     pub modseq: Option<NonZeroU64>,
+}
+
+impl Found {
+    /// The matches as the client numbers them: UIDs, or sequence numbers.
+    pub fn numbers(&self, by_uid: bool) -> Vec<u32> {
+        self.messages
+            .iter()
+            .map(|(seq, entry)| if by_uid { entry.uid } else { *seq })
+            .collect()
+    }
 }
 
 pub fn matching(
