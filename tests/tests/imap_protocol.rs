@@ -432,3 +432,103 @@ fn status_counts_flags_as_whole_words() {
     let status = wire.ok("STATUS INBOX (MESSAGES UNSEEN)");
     assert!(status.contains("(MESSAGES 4 UNSEEN 2)"), "{status}");
 }
+
+#[test]
+fn a_saved_search_result_names_its_messages_until_they_are_expunged() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    for (subject, body) in [
+        ("one", "x"),
+        ("invoice 1", "x"),
+        ("two", "x"),
+        ("invoice 2", "x"),
+    ] {
+        one.append_message("INBOX", subject, body);
+    }
+    let caps = one.ok("CAPABILITY");
+    assert!(caps.contains(" SEARCHRES"), "{caps}");
+    one.ok("SELECT INBOX");
+    // Pipelined, as RFC 5182 means it: the FETCH uses what the SEARCH before it saved.
+    one.send(b"p1 SEARCH RETURN (SAVE) SUBJECT invoice\r\np2 FETCH $ (UID)\r\n")
+        .expect("send");
+    let lines = one.until("p2").expect("answers").join("");
+    assert!(
+        !lines.contains("ESEARCH"),
+        "SAVE alone answers nothing: {lines}"
+    );
+    assert!(
+        lines.contains("* 2 FETCH (UID 2)") && lines.contains("* 4 FETCH (UID 4)"),
+        "{lines}"
+    );
+    assert!(
+        !lines.contains("* 1 FETCH") && !lines.contains("* 3 FETCH"),
+        "{lines}"
+    );
+
+    one.ok("STORE 2 +FLAGS (\\Deleted)");
+    one.ok("EXPUNGE");
+    let data = one.ok("UID FETCH $ (UID)");
+    assert_eq!(data.matches("FETCH").count(), 1, "{data}");
+    assert!(data.contains("(UID 4)"), "{data}");
+    let data = one.ok("UID SEARCH UID $");
+    assert!(data.contains("* SEARCH 4\r\n"), "{data}");
+
+    // A failed SAVE empties `$`; commands on it then do nothing, and say OK.
+    let (_, status) = one
+        .command(b"SEARCH RETURN (SAVE) CHARSET KOI8-NONE SUBJECT x")
+        .expect("search");
+    assert!(status.contains(" NO"), "{status}");
+    let data = one.ok("UID COPY $ Trash");
+    assert!(!data.contains("COPYUID"), "{data}");
+    let data = one.ok("SEARCH $");
+    assert!(data.contains("* SEARCH\r\n"), "{data}");
+
+    // Selecting again starts with nothing saved.
+    one.ok("SEARCH RETURN (SAVE) ALL");
+    one.ok("SELECT INBOX");
+    let data = one.ok("FETCH $ (UID)");
+    assert!(!data.contains("FETCH"), "{data}");
+}
+
+#[test]
+fn multiappend_stores_every_message_or_none() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    let caps = one.ok("CAPABILITY");
+    assert!(caps.contains(" MULTIAPPEND"), "{caps}");
+    let first = "Subject: one\r\n\r\nfirst\r\n";
+    let second = "Subject: two\r\n\r\nsecond\r\n";
+    // Synchronizing literals: the server asks for each in turn.
+    one.send(format!("m1 APPEND INBOX (\\Seen) {{{}}}\r\n", first.len()).as_bytes())
+        .expect("send");
+    assert!(one.line().expect("go ahead").starts_with('+'));
+    one.send(
+        format!(
+            "{first} (\\Flagged) \"01-Dec-2026 10:00:00 +0100\" {{{}}}\r\n",
+            second.len()
+        )
+        .as_bytes(),
+    )
+    .expect("send");
+    assert!(one.line().expect("go ahead").starts_with('+'));
+    one.send(format!("{second}\r\n").as_bytes()).expect("send");
+    let lines = one.until("m1").expect("answer").join("");
+    assert!(lines.contains("m1 OK [APPENDUID "), "{lines}");
+    assert!(lines.contains(" 1:2]"), "both UIDs, as a set: {lines}");
+    one.ok("SELECT INBOX");
+    let data = one.ok("FETCH 1:* (FLAGS INTERNALDATE BODY.PEEK[TEXT])");
+    assert!(data.contains("first") && data.contains("second"), "{data}");
+    assert!(
+        data.contains("\\Seen") && data.contains("\\Flagged"),
+        "{data}"
+    );
+    assert!(data.contains("01-Dec-2026 10:00:00 +0100"), "{data}");
+
+    // One bad message (empty) and none is stored.
+    let (_, status) = one
+        .command(format!("APPEND INBOX {{{}+}}\r\n{first} {{0+}}\r\n", first.len()).as_bytes())
+        .expect("append");
+    assert!(status.contains(" NO"), "{status}");
+    let data = one.ok("SEARCH ALL");
+    assert!(data.contains("* SEARCH 1 2\r\n"), "{data}");
+}

@@ -180,23 +180,39 @@ impl Connection {
                 }
                 Wait::Timeout => return self.limit_bye("not logged in in time").await,
             }
+            // `$` is written out as the set it stands for now, before anything parses it.
+            let substituted = self.session.as_ref().and_then(|session| {
+                super::searchres::substitute(self.fragments.message_bytes(), &|by_uid| {
+                    session.saved_numbers(by_uid)
+                })
+            });
+            let bytes = match &substituted {
+                Some(substituted) => &substituted.bytes[..],
+                None => self.fragments.message_bytes(),
+            };
             // Extended syntax imap-codec does not read comes out as a plain command and what
             // the extension adds.
-            let (command, extension) = match super::extended::parse(self.fragments.message_bytes())
-            {
-                Ok(Some((command, extension))) => (command, Some(extension)),
+            let parsed = match super::extended::parse(bytes) {
+                Ok(Some((command, extension))) => Ok((command, Some(extension))),
+                Ok(None) if substituted.is_some() => super::extended::decode(bytes)
+                    .map(|command| (command, None))
+                    .map_err(|error| error.0),
                 Ok(None) => match self.fragments.decode_message(&CommandCodec::default()) {
-                    Ok(command) => (command.into_static(), None),
-                    Err(error) => {
-                        self.refuse_message(error_text(&error)).await?;
-                        continue;
-                    }
+                    Ok(command) => Ok((command.into_static(), None)),
+                    Err(error) => Err(error_text(&error)),
                 },
-                Err(error) => {
-                    self.refuse_message(error.0).await?;
+                Err(error) => Err(error.0),
+            };
+            let (command, mut extension) = match parsed {
+                Ok(parsed) => parsed,
+                Err(text) => {
+                    self.refuse_message(text).await?;
                     continue;
                 }
             };
+            if substituted.is_some_and(|s| s.nothing_saved) {
+                extension = Some(super::extended::Extension::NothingSaved);
+            }
             if !self.command(command, extension).await? {
                 return Ok(());
             }

@@ -1,9 +1,10 @@
 //! Command syntax imap-codec does not read: LIST-EXTENDED (RFC 5258) with LIST-STATUS
-//! (RFC 5819) and SPECIAL-USE (RFC 6154) options, and ESEARCH's `SEARCH RETURN (…)`
-//! (RFC 4731). Only the extended parts are read here; what is left is RFC 3501 syntax, handed
+//! (RFC 5819) and SPECIAL-USE (RFC 6154) options, ESEARCH's `SEARCH RETURN (…)`
+//! (RFC 4731), and MULTIAPPEND's several messages in one APPEND (RFC 3502). Only the extended parts are read here; what is left is RFC 3501 syntax, handed
 //! to imap-codec as a plain command, so mailbox names, patterns, literals and search keys are
 //! parsed in one place as everywhere else.
 
+use super::syntax::Cursor;
 use bounded_static::IntoBoundedStatic;
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
@@ -16,6 +17,19 @@ use imap_types::status::StatusDataItemName;
 pub enum Extension {
     List(ListOptions),
     Search(SearchReturn),
+    /// The command's sequence set was `$` and the saved search result is empty
+    /// (`searchres`): it is answered OK and touches nothing.
+    NothingSaved,
+    /// The messages of a MULTIAPPEND after the first (which is in the plain command).
+    MoreMessages(Vec<AppendMessage>),
+}
+
+/// One message of an APPEND, as imap-codec reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<imap_types::flag::Flag<'static>>,
+    pub date: Option<imap_types::datetime::DateTime>,
+    pub message: imap_types::extensions::binary::LiteralOrLiteral8<'static>,
 }
 
 /// RFC 5258 selection and return options, RFC 5819's STATUS, RFC 6154's SPECIAL-USE.
@@ -42,6 +56,8 @@ pub struct SearchReturn {
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    /// RFC 5182: keep the result as `$` for later commands.
+    pub save: bool,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +81,9 @@ pub fn parse(message: &[u8]) -> Result<Option<(Command<'static>, Extension)>, Sy
     };
     if name.eq_ignore_ascii_case(b"LIST") {
         return list(tag, &mut at);
+    }
+    if name.eq_ignore_ascii_case(b"APPEND") {
+        return append(tag, &mut at);
     }
     let (uid, name) = if name.eq_ignore_ascii_case(b"UID") {
         if !at.space() {
@@ -192,6 +211,95 @@ fn list(
     Ok(Some((command, Extension::List(options))))
 }
 
+/// `APPEND mailbox 1*([SP flags] [SP date] SP literal)`: with one message it is left to
+/// imap-codec; with more, each is read by imap-codec as an APPEND of its own.
+fn append(
+    tag: &[u8],
+    at: &mut Cursor<'_>,
+) -> Result<Option<(Command<'static>, Extension)>, SyntaxError> {
+    if !at.space() {
+        return Ok(None);
+    }
+    let Some(mailbox) = at.string() else {
+        return Ok(None);
+    };
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    loop {
+        if !at.space() {
+            return Ok(None);
+        }
+        let start = at.at;
+        if at.peek() == Some(b'(') {
+            at.group().ok_or(SyntaxError("bad APPEND flags"))?;
+            if !at.space() {
+                return Ok(None);
+            }
+        }
+        if at.peek() == Some(b'"') {
+            at.string().ok_or(SyntaxError("bad APPEND date"))?;
+            if !at.space() {
+                return Ok(None);
+            }
+        }
+        if at.peek() == Some(b'~') {
+            at.at += 1;
+        }
+        if at.peek() != Some(b'{') || at.string().is_none() {
+            // Not a message (CATENATE, or something imap-codec will refuse).
+            return Ok(None);
+        }
+        pieces.push(&at.bytes[start..at.at]);
+        if at.at_line_end() {
+            break;
+        }
+    }
+    if pieces.len() < 2 {
+        return Ok(None);
+    }
+    let mut plain = Vec::new();
+    let mut messages = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        plain.clear();
+        plain.extend_from_slice(tag);
+        plain.extend_from_slice(b" APPEND ");
+        plain.extend_from_slice(mailbox);
+        plain.push(b' ');
+        plain.extend_from_slice(piece);
+        plain.extend_from_slice(b"\r\n");
+        let command = decode(&plain)?;
+        match command.body {
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => messages.push((command.tag, mailbox, flags, date, message)),
+            _ => return Err(SyntaxError("bad APPEND")),
+        }
+    }
+    let mut messages = messages.into_iter();
+    let Some((tag, mailbox, flags, date, message)) = messages.next() else {
+        return Err(SyntaxError("APPEND needs a message"));
+    };
+    let more = messages
+        .map(|(_, _, flags, date, message)| AppendMessage {
+            flags,
+            date,
+            message,
+        })
+        .collect();
+    let command = Command {
+        tag,
+        body: CommandBody::Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        },
+    };
+    Ok(Some((command, Extension::MoreMessages(more))))
+}
+
 fn list_returns(tag: &[u8], group: &[u8], options: &mut ListOptions) -> Result<(), SyntaxError> {
     let mut at = Cursor {
         bytes: group,
@@ -253,10 +361,11 @@ fn search(
             b"MAX" => returns.max = true,
             b"ALL" => returns.all = true,
             b"COUNT" => returns.count = true,
+            b"SAVE" => returns.save = true,
             _ => return Err(SyntaxError("unknown SEARCH return option")),
         }
     }
-    if returns == SearchReturn::default() {
+    if !(returns.min || returns.max || returns.all || returns.count || returns.save) {
         returns.all = true;
     }
     if !at.space() {
@@ -272,7 +381,8 @@ fn search(
     Ok(Some((command, Extension::Search(returns))))
 }
 
-fn decode(plain: &[u8]) -> Result<Command<'static>, SyntaxError> {
+/// Parses a plain (RFC 3501 syntax) command held whole in memory.
+pub fn decode(plain: &[u8]) -> Result<Command<'static>, SyntaxError> {
     match CommandCodec::default().decode(plain) {
         Ok((b"", command)) => Ok(command.into_static()),
         _ => Err(SyntaxError("could not parse the command")),
@@ -298,126 +408,6 @@ fn words(group: &[u8]) -> Result<Vec<&[u8]>, SyntaxError> {
         }
     }
     Ok(out)
-}
-
-/// A read position in a command's bytes. Every method returns `None` (or false) without
-/// moving when what it reads is not there.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn done(&self) -> bool {
-        self.at >= self.bytes.len()
-    }
-
-    fn at_line_end(&self) -> bool {
-        &self.bytes[self.at.min(self.bytes.len())..] == b"\r\n" || self.done()
-    }
-
-    fn space(&mut self) -> bool {
-        if self.peek() == Some(b' ') {
-            self.at += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Atom characters, and the wildcards and `]` a list-mailbox may hold.
-    fn atom(&mut self) -> Option<&'a [u8]> {
-        let start = self.at;
-        while let Some(b) = self.peek() {
-            if b <= b' ' || b >= 0x7f || matches!(b, b'(' | b')' | b'{' | b'"' | b'\\') {
-                break;
-            }
-            self.at += 1;
-        }
-        (self.at > start).then(|| &self.bytes[start..self.at])
-    }
-
-    /// A quoted string, a literal (`{n}` or `{n+}`, CRLF, n bytes) or an atom, as written.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        let start = self.at;
-        match self.peek()? {
-            b'"' => {
-                self.at += 1;
-                loop {
-                    match self.peek() {
-                        Some(b'"') => {
-                            self.at += 1;
-                            return Some(&self.bytes[start..self.at]);
-                        }
-                        Some(b'\\') => self.at += 2,
-                        Some(b'\r' | b'\n') | None => {
-                            self.at = start;
-                            return None;
-                        }
-                        Some(_) => self.at += 1,
-                    }
-                }
-            }
-            b'{' => {
-                let close = self.bytes[start..].iter().position(|&b| b == b'}')? + start;
-                let digits = self.bytes[start + 1..close]
-                    .strip_suffix(b"+")
-                    .unwrap_or(&self.bytes[start + 1..close]);
-                let length: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
-                let data = close + 3;
-                if self.bytes.get(close + 1..data) != Some(b"\r\n") {
-                    return None;
-                }
-                let end = data.checked_add(length)?;
-                if end > self.bytes.len() {
-                    return None;
-                }
-                self.at = end;
-                Some(&self.bytes[start..end])
-            }
-            _ => self.atom(),
-        }
-    }
-
-    /// A parenthesised group, nested groups and quoted strings inside kept whole; returns its
-    /// inside.
-    fn group(&mut self) -> Option<&'a [u8]> {
-        if self.peek() != Some(b'(') {
-            return None;
-        }
-        let start = self.at;
-        let mut depth = 0usize;
-        let mut quoted = false;
-        while let Some(b) = self.peek() {
-            self.at += 1;
-            match b {
-                b'\\' if quoted => self.at += 1,
-                b'"' => quoted = !quoted,
-                b'(' if !quoted => depth += 1,
-                b')' if !quoted => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return Some(&self.bytes[start + 1..self.at - 1]);
-                    }
-                }
-                b'{' if !quoted => {
-                    // A literal inside (a pattern list may hold one): skip its bytes whole.
-                    self.at -= 1;
-                    if self.string().is_none() {
-                        break;
-                    }
-                }
-                b'\r' | b'\n' => break,
-                _ => {}
-            }
-        }
-        self.at = start;
-        None
-    }
 }
 
 #[cfg(test)]
@@ -476,6 +466,25 @@ mod tests {
     }
 
     #[test]
+    fn multiappend_messages_are_read_each_with_its_flags_and_date() {
+        assert_eq!(check("a APPEND INBOX (\\Seen) {3+}\r\nabc\r\n"), None);
+        let (body, extension) = check(
+            "a APPEND \"Sent Items\" (\\Seen) {3+}\r\nabc \"01-Dec-2026 10:00:00 +0000\" ~{2+}\r\nde (\\Draft) {1}\r\nf\r\n",
+        )
+        .expect("multiappend");
+        assert!(
+            body.contains("Sent Items") && body.contains("Seen"),
+            "{body}"
+        );
+        let Extension::MoreMessages(more) = extension else {
+            panic!("not MULTIAPPEND");
+        };
+        assert_eq!(more.len(), 2);
+        assert!(more[0].date.is_some() && more[0].flags.is_empty());
+        assert_eq!(more[1].flags, [imap_types::flag::Flag::Draft]);
+    }
+
+    #[test]
     fn malformed_extended_syntax_is_an_error_not_a_panic() {
         for bad in [
             "a LIST (SUBSCRIBED\r\n",
@@ -486,6 +495,8 @@ mod tests {
             "a SEARCH RETURN (NEWEST) ALL\r\n",
             "a SEARCH RETURN (MIN)\r\n",
             "a LIST () \"\" (\"open) RETURN ()\r\n",
+            "a APPEND INBOX {1+}\r\na (\\Bogus-Flag {1+}\r\nb\r\n",
+            "a APPEND INBOX {1+}\r\na \"not a date\" {1+}\r\nb\r\n",
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?}");
         }

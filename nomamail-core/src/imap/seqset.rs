@@ -60,6 +60,34 @@ pub fn resolve(set: &SequenceSet, view: &SelectedView, by_uid: bool) -> Result<V
         .collect())
 }
 
+/// Ascending numbers as a sequence set with ranges: `1:3,7,9:10`.
+pub fn compact(numbers: &[u32]) -> String {
+    use std::fmt::Write;
+    let mut sorted = numbers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}:{end}");
+        }
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

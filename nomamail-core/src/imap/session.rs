@@ -26,7 +26,7 @@ pub enum State {
     },
     Selected {
         store: Arc<Mailstore>,
-        selected: Selected,
+        selected: Box<Selected>,
     },
     Logout,
 }
@@ -44,6 +44,9 @@ pub struct Selected {
     pub announced: std::collections::BTreeSet<String>,
     /// The messages this session holds as `\Recent`.
     pub recent: super::recent::Recent,
+    /// RFC 5182 `$`: the UIDs the last `SEARCH RETURN (SAVE)` found, ascending. Messages
+    /// that have left the view since are skipped when `$` is read.
+    pub saved: Vec<u32>,
 }
 
 impl Selected {
@@ -59,6 +62,18 @@ impl Selected {
         if let Ok(horizon) = horizon {
             self.recent.add(horizon.saturating_add(1), upto);
         }
+    }
+
+    /// `$` as the command counts: the saved messages still in the view, ascending.
+    pub fn saved_numbers(&self, by_uid: bool) -> Vec<u32> {
+        let messages = self.view.messages();
+        self.saved
+            .iter()
+            .filter_map(|&uid| {
+                let at = messages.binary_search_by_key(&uid, |m| m.uid).ok()?;
+                Some(if by_uid { uid } else { at as u32 + 1 })
+            })
+            .collect()
     }
 
     /// Before flags go out: if they hold keywords the client was not told of, send the
@@ -153,6 +168,14 @@ impl Session {
         }
     }
 
+    /// `$` for `searchres::substitute`: nothing when no mailbox is selected.
+    pub fn saved_numbers(&self, by_uid: bool) -> Vec<u32> {
+        match &self.state {
+            State::Selected { selected, .. } => selected.saved_numbers(by_uid),
+            _ => Vec::new(),
+        }
+    }
+
     pub fn handle(&mut self, command: Command<'static>) -> Reply {
         self.run(command, None, Replies::default())
     }
@@ -207,6 +230,9 @@ impl Session {
         use commands::*;
         let authenticated = self.store().is_some();
         let selected = matches!(self.state, State::Selected { .. });
+        if selected && extension == Some(Extension::NothingSaved) {
+            return Outcome::ok("the saved search result is empty: no message is named");
+        }
         match body {
             C::Capability => capability::run(self, out),
             C::Noop | C::Check => noop::run(),
@@ -255,7 +281,17 @@ impl Session {
                 flags,
                 date,
                 message,
-            } if authenticated => append::run(self, mailbox, flags, date, message),
+            } if authenticated => {
+                let mut messages = vec![super::extended::AppendMessage {
+                    flags,
+                    date,
+                    message,
+                }];
+                if let Some(Extension::MoreMessages(more)) = extension {
+                    messages.extend(more);
+                }
+                append::run(self, mailbox, messages)
+            }
             C::Idle => Outcome::bad("IDLE is handled by the connection"),
             C::Close if selected => close::run(self, true),
             C::Unselect if selected => close::run(self, false),

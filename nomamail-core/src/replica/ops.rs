@@ -16,6 +16,14 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Where an appended, copied or moved message landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A message to store, as APPEND gives it.
+pub struct NewMessage<'a> {
+    pub bytes: &'a [u8],
+    pub flags: &'a [String],
+    pub internal_date: i64,
+    pub date_offset_minutes: i16,
+}
+
 pub struct Appended {
     pub id: EntryId,
     pub uid: u32,
@@ -105,21 +113,46 @@ impl Replica {
         internal_date: i64,
         date_offset_minutes: i16,
     ) -> Result<Appended> {
-        if message.len() > MAX_MESSAGE_BYTES {
-            return Err(Error::MessageTooLarge(message.len()));
+        let one = NewMessage {
+            bytes: message,
+            flags: initial_flags,
+            internal_date,
+            date_offset_minutes,
+        };
+        let mut appended = self.append_all(mailbox, &[one])?;
+        appended
+            .pop()
+            .ok_or_else(|| Error::Corrupt("an append stored nothing".into()))
+    }
+
+    /// Stores every message or none (one transaction): MULTIAPPEND (RFC 3502).
+    pub fn append_all(
+        &mut self,
+        mailbox: MailboxId,
+        messages: &[NewMessage<'_>],
+    ) -> Result<Vec<Appended>> {
+        let mut checked = Vec::with_capacity(messages.len());
+        for message in messages {
+            if message.bytes.len() > MAX_MESSAGE_BYTES {
+                return Err(Error::MessageTooLarge(message.bytes.len()));
+            }
+            checked.push(checked_flags(message.flags)?);
         }
-        let initial_flags = checked_flags(initial_flags)?;
         self.write(|tx| {
             live_mailbox_name(tx, mailbox)?;
-            let blob = blobs::put(tx, message)?;
-            let template = EntryTemplate {
-                blob,
-                size: message.len() as u64,
-                internal_date,
-                date_offset_minutes,
-                flags: initial_flags,
-            };
-            create_entry(tx, mailbox, template)
+            let mut out = Vec::with_capacity(messages.len());
+            for (message, flags) in messages.iter().zip(checked) {
+                let blob = blobs::put(tx, message.bytes)?;
+                let template = EntryTemplate {
+                    blob,
+                    size: message.bytes.len() as u64,
+                    internal_date: message.internal_date,
+                    date_offset_minutes: message.date_offset_minutes,
+                    flags,
+                };
+                out.push(create_entry(tx, mailbox, template)?);
+            }
+            Ok(out)
         })
     }
 

@@ -53,6 +53,8 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         Capability::Thread(ThreadingAlgorithm::OrderedSubject),
         Capability::Thread(ThreadingAlgorithm::References),
         other("ESEARCH"),
+        other("SEARCHRES"),
+        other("MULTIAPPEND"),
         Capability::ListExtended,
         other("LIST-STATUS"),
     ]);

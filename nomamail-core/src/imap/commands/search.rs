@@ -71,17 +71,48 @@ pub fn run_esearch(
 ) -> Outcome {
     let found = match answer(session, charset, criteria) {
         Ok(found) => found,
-        Err(outcome) => return outcome,
+        Err(outcome) => {
+            // RFC 5182 §2.1: a failed SAVE leaves `$` empty.
+            if returns.save {
+                save(session, Vec::new());
+            }
+            return outcome;
+        }
     };
-    let numbers = found.numbers(by_uid);
-    out.raw(&esearch_line(
-        tag.inner(),
-        by_uid,
-        returns,
-        &numbers,
-        found.modseq,
-    ));
+    if returns.save {
+        let uids: Vec<u32> = found.messages.iter().map(|(_, entry)| entry.uid).collect();
+        // With only MIN and/or MAX asked for, only those are kept (RFC 5182 §2.4).
+        let kept = if returns.all || returns.count || !(returns.min || returns.max) {
+            uids
+        } else {
+            let ends = [
+                returns.min.then(|| uids.first().copied()).flatten(),
+                returns.max.then(|| uids.last().copied()).flatten(),
+            ];
+            let mut kept: Vec<u32> = ends.into_iter().flatten().collect();
+            kept.dedup();
+            kept
+        };
+        save(session, kept);
+    }
+    // SAVE alone asks for no answer.
+    if returns.min || returns.max || returns.all || returns.count {
+        let numbers = found.numbers(by_uid);
+        out.raw(&esearch_line(
+            tag.inner(),
+            by_uid,
+            returns,
+            &numbers,
+            found.modseq,
+        ));
+    }
     Outcome::ok("SEARCH completed")
+}
+
+fn save(session: &mut Session, uids: Vec<u32>) {
+    if let crate::imap::session::State::Selected { selected, .. } = &mut session.state {
+        selected.saved = uids;
+    }
 }
 
 fn esearch_line(
@@ -103,7 +134,7 @@ fn esearch_line(
         let _ = write!(line, " MAX {max}");
     }
     if returns.all && !numbers.is_empty() {
-        let _ = write!(line, " ALL {}", compact_set(numbers));
+        let _ = write!(line, " ALL {}", seqset::compact(numbers));
     }
     if returns.count {
         let _ = write!(line, " COUNT {}", numbers.len());
@@ -113,34 +144,6 @@ fn esearch_line(
     }
     line.push_str("\r\n");
     line.into_bytes()
-}
-
-/// Ascending numbers as a sequence set with ranges: `1:3,7,9:10`.
-fn compact_set(numbers: &[u32]) -> String {
-    use std::fmt::Write;
-    let mut sorted = numbers.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            let _ = write!(out, "{start}");
-        } else {
-            let _ = write!(out, "{start}:{end}");
-        }
-        i += 1;
-    }
-    out
 }
 
 /// SEARCH, SORT and THREAD take UTF-8 and its subset US-ASCII (RFC 3501, RFC 5256).
@@ -554,6 +557,7 @@ mod tests {
             max: true,
             all: true,
             count: true,
+            save: false,
         };
         let line = esearch_line("a1", true, &all, &[4, 1, 2, 3, 9, 10, 12], None);
         assert_eq!(

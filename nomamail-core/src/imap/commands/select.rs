@@ -81,6 +81,7 @@ pub fn run(
         seen_modseq: highest_modseq,
         announced: keywords,
         recent: Default::default(),
+        saved: Vec::new(),
     };
     let upto = selected.view.messages().last().map_or(0, |m| m.uid);
     selected.take_recent(&store, upto);
@@ -130,7 +131,10 @@ pub fn run(
             }
         }
     }
-    session.state = State::Selected { store, selected };
+    session.state = State::Selected {
+        store,
+        selected: Box::new(selected),
+    };
     if read_only {
         Outcome::ok_with(Code::ReadOnly, "EXAMINE completed")
     } else {
