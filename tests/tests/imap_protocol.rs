@@ -532,3 +532,51 @@ fn multiappend_stores_every_message_or_none() {
     let data = one.ok("SEARCH ALL");
     assert!(data.contains("* SEARCH 1 2\r\n"), "{data}");
 }
+
+#[test]
+fn binary_fetches_decoded_parts_and_append_takes_a_literal8() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    let caps = one.ok("CAPABILITY");
+    assert!(caps.contains(" BINARY"), "{caps}");
+    // RFC 3516 §4.4: a message with a binary part (NULs and all) sent as a literal8.
+    let mut message = b"From: a@example.org\r\nSubject: raw\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"z\"\r\n\r\n--z\r\n\
+        Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n\
+        --z\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+        .to_vec();
+    message.extend_from_slice(b"\0\x01\xff\0tail");
+    message.extend_from_slice(b"\r\n--z--\r\n");
+    let mut command = format!("APPEND INBOX ~{{{}+}}\r\n", message.len()).into_bytes();
+    command.extend_from_slice(&message);
+    let (_, status) = one.command(&command).expect("append");
+    assert!(status.contains(" OK"), "{status}");
+    one.ok("SELECT INBOX");
+
+    let (data, _) = one
+        .command(b"FETCH 1 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[2])")
+        .expect("fetch");
+    let data = String::from_utf8_lossy(&data);
+    assert!(data.contains("BINARY[1] ~{11}\r\nhello world"), "{data}");
+    assert!(data.contains("BINARY.SIZE[1] 11"), "{data}");
+    assert!(data.contains("BINARY.SIZE[2] 8"), "{data}");
+    // The binary part comes back byte for byte, as a literal8 since it holds NULs.
+    let (data, _) = one.command(b"FETCH 1 (BINARY.PEEK[2])").expect("fetch");
+    let at = data
+        .windows(5)
+        .position(|w| w == b"~{8}\r")
+        .expect("a literal8 of 8 bytes");
+    assert_eq!(&data[at + 6..at + 14], b"\0\x01\xff\0tail");
+    // A partial fetch names its origin, as BODY[]<n> does.
+    let data = one.ok("FETCH 1 (BINARY.PEEK[1]<6.100>)");
+    assert!(data.contains("BINARY[1]<6> ~{5}\r\nworld"), "{data}");
+    // Without PEEK the message becomes \Seen, and FLAGS say so.
+    let data = one.ok("FETCH 1 (BINARY[1])");
+    assert!(data.contains("\\Seen"), "{data}");
+    // An encoding nobody decodes is refused with its code, the session goes on.
+    let uu = "Subject: uu\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n";
+    one.ok(&format!("APPEND INBOX {{{}+}}\r\n{uu}", uu.len()));
+    let (_, status) = one.command(b"FETCH 2 (BINARY.PEEK[1])").expect("fetch");
+    assert!(status.contains("NO [UNKNOWN-CTE]"), "{status}");
+    one.ok("NOOP");
+}

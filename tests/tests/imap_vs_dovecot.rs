@@ -10,7 +10,7 @@ use nomamail_tests::wire::Wire;
 
 /// Messages that exercise what servers tend to disagree on.
 fn corpus() -> Vec<Vec<u8>> {
-    let messages: [&str; 7] = [
+    let messages: [&str; 9] = [
         // Plain, no MIME headers at all.
         "From: Ann Example <ann@example.org>\r\nTo: bob@example.org\r\nSubject: plain\r\n\
          Date: Tue, 1 Dec 2026 10:00:00 +0100\r\nMessage-ID: <p1@example.org>\r\n\r\n\
@@ -48,6 +48,16 @@ fn corpus() -> Vec<Vec<u8>> {
          Content-Type: text/plain\r\n\r\nunterminated\r\n",
         // 8-bit header text, unencoded.
         "From: Zoë <zoe@example.org>\r\nSubject: café\r\n\r\n8-bit header\r\n",
+        // For BINARY: base64 content with NULs and a quoted-printable attached message.
+        "From: a@example.org\r\nSubject: binary\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"c\"\r\n\r\n--c\r\n\
+         Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         AAECA2hlbGxvAA==\r\n--c\r\nContent-Type: message/rfc822\r\n\r\n\
+         Subject: inner\r\nMIME-Version: 1.0\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n\
+         caf=C3=A9 =\r\nau lait\r\n--c--\r\n",
+        // An encoding no one decodes: BINARY answers NO [UNKNOWN-CTE].
+        "From: a@example.org\r\nSubject: uu\r\nMIME-Version: 1.0\r\n\
+         Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\nend\r\n",
     ];
     messages.iter().map(|m| m.as_bytes().to_vec()).collect()
 }
@@ -262,6 +272,15 @@ fn fetch_and_search_answer_as_dovecot_does() {
         "BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)]",
         "BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT FROM DATE)]",
         "BODY.PEEK[2.HEADER.FIELDS (SUBJECT)]",
+        "BINARY.PEEK[1]",
+        "BINARY.PEEK[2]",
+        "BINARY.PEEK[2.1]",
+        "BINARY.PEEK[3]",
+        "BINARY.SIZE[1]",
+        "BINARY.SIZE[2]",
+        "BINARY.PEEK[1]<2.5>",
+        "BINARY.PEEK[]",
+        "BINARY.SIZE[]",
     ];
     let mut differences = Vec::new();
     let mut compared = 0;

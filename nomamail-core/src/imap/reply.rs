@@ -34,6 +34,17 @@ impl Replies {
     pub fn response(&mut self, response: &Response<'_>) {
         self.bytes
             .extend(ResponseCodec::default().encode(response).dump());
+        self.hand_over();
+    }
+
+    /// Bytes already in wire form (what imap-types has no type for).
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+        self.hand_over();
+    }
+
+    /// Streaming: past the threshold, what is owed goes to the connection.
+    fn hand_over(&mut self) {
         if let Some(pieces) = &self.pieces
             && self.bytes.len() >= PIECE_BYTES
         {
@@ -70,10 +81,6 @@ impl Replies {
     pub fn untagged_bad(&mut self, text: &str) {
         let Ok(status) = Status::bad(None, None, text_or_default(text));
         self.response(&Response::Status(status));
-    }
-
-    pub fn raw(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
     }
 
     pub fn len(&self) -> usize {

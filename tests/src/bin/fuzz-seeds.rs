@@ -12,7 +12,7 @@ use nomamail_tests::{corpus, rng::Rng};
 /// Client sides of IMAP sessions that reach deep into the handlers: literals, sections,
 /// search keys, flags, IDLE, CONDSTORE. Each logs in first, as the fuzz target's store has
 /// the user `alice` with password `pw`.
-const IMAP_SESSIONS: [&str; 8] = [
+const IMAP_SESSIONS: [&str; 9] = [
     "a LOGIN alice pw\r\nb SELECT INBOX\r\nc APPEND INBOX (\\Seen $x) {40+}\r\nSubject: hi\r\nFrom: a@b.c\r\n\r\nbody text\r\n\r\nd FETCH 1:* (FLAGS UID ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY[1]<0.4> RFC822.SIZE INTERNALDATE)\r\ne LOGOUT\r\n",
     "a AUTHENTICATE PLAIN AGFsaWNlAHB3\r\nb EXAMINE INBOX\r\nc UID SEARCH CHARSET UTF-8 OR SUBJECT {2+}\r\nhi NOT (SEEN LARGER 10) SINCE 1-Jan-2020\r\nd STATUS INBOX (MESSAGES UNSEEN UIDNEXT HIGHESTMODSEQ)\r\n",
     "a LOGIN alice pw\r\nb CREATE Work/Sub\r\nc LIST \"\" *\r\nd RENAME Work Play\r\ne LSUB \"\" %\r\nf SUBSCRIBE Play\r\ng DELETE Play/Sub\r\nh NAMESPACE\r\ni ID NIL\r\n",
@@ -20,6 +20,7 @@ const IMAP_SESSIONS: [&str; 8] = [
     "a LOGIN alice pw\r\nb SELECT INBOX\r\nc IDLE\r\nDONE\r\nd UID COPY 1:* Archive\r\ne UID MOVE 1 Trash\r\nf UNSELECT\r\ng NOOP\r\n",
     "a LOGIN alice pw\r\nb APPEND INBOX {66+}\r\nSubject: Re: x\r\nMessage-ID: <1@h>\r\nReferences: <0@h> <2@h>\r\n\r\nhi\r\n\r\nc SELECT INBOX\r\nd SORT (REVERSE SUBJECT DATE DISPLAYFROM) UTF-8 ALL\r\ne UID THREAD REFERENCES UTF-8 OR BODY hi TEXT x\r\nf THREAD ORDEREDSUBJECT US-ASCII SEEN\r\ng UID SORT (ARRIVAL CC SIZE) UTF-8 UNSEEN\r\n",
     "a LOGIN alice pw\r\nb SELECT INBOX\r\nc SEARCH RETURN (MIN MAX COUNT ALL) BODY {3+}\r\nabc\r\nd UID SEARCH RETURN () UNDELETED\r\ne LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (INBOX \"%\" {3+}\r\nW/*) RETURN (CHILDREN STATUS (MESSAGES UNSEEN HIGHESTMODSEQ))\r\nf LIST (SPECIAL-USE) \"\" *\r\ng GETQUOTAROOT INBOX\r\nh GETQUOTA \"\"\r\n",
+    "a LOGIN alice pw\r\nb APPEND INBOX (\\Seen) {3+}\r\nabc (\\Draft) \"01-Dec-2026 10:00:00 +0000\" ~{3+}\r\ndef\r\nc SELECT INBOX\r\nd SEARCH RETURN (SAVE MIN) ALL\r\ne FETCH $ (FLAGS)\r\nf UID SEARCH OR UID $ (NOT $)\r\ng UID STORE $ +FLAGS (x)\r\nh MOVE $ Trash\r\ni UID FETCH $ UID\r\nj FETCH 1:* (BINARY[1]<0.3> BINARY.SIZE[] BINARY.PEEK[] BINARY.PEEK[2.1])\r\n",
     "a CAPABILITY\r\nb STARTTLS\r\nc LOGIN {5}\r\nalice {2}\r\npw\r\nd SELECT \"Entw&APw-rfe\"\r\ne APPEND INBOX {3}\r\nabc\r\nf FETCH * BODY[]\r\n",
 ];
 

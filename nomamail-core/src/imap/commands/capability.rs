@@ -55,6 +55,7 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         other("ESEARCH"),
         other("SEARCHRES"),
         other("MULTIAPPEND"),
+        other("BINARY"),
         Capability::ListExtended,
         other("LIST-STATUS"),
     ]);

@@ -4,7 +4,7 @@
 use super::targets_held;
 use crate::EntryInfo;
 use crate::flags::FlagOp;
-use crate::imap::message::{self, envelope, structure};
+use crate::imap::message::{self, binary, envelope, structure};
 use crate::imap::reply::{Outcome, Replies, code};
 use crate::imap::session::Session;
 use crate::imap::wire;
@@ -48,14 +48,6 @@ pub fn run(
             .collect(),
         MacroOrMessageDataItemNames::MessageDataItemNames(names) => names,
     };
-    if names.iter().any(|n| {
-        matches!(
-            n,
-            MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. }
-        )
-    }) {
-        return Outcome::bad("BINARY is not offered");
-    }
     let condstore = session.condstore;
     if by_uid && !names.contains(&MessageDataItemName::Uid) {
         names.insert(0, MessageDataItemName::Uid);
@@ -101,6 +93,7 @@ pub fn run(
             matches!(
                 n,
                 MessageDataItemName::BodyExt { peek: false, .. }
+                    | MessageDataItemName::Binary { peek: false, .. }
                     | MessageDataItemName::Rfc822
                     | MessageDataItemName::Rfc822Text
             )
@@ -173,18 +166,47 @@ pub fn run(
             Err(error) => return error.into(),
         };
         let mut items = Vec::with_capacity(names.len() + 1);
+        // BINARY sections, in wire form: imap-types has no partial BINARY answer.
+        let mut binaries: Vec<Vec<u8>> = Vec::new();
         let modseq = store.wire_modseq(entry.modseq);
         let recent = selected.recent.contains(entry.uid);
         for name in &names {
-            if let Some(item) = item(
-                name,
-                entry,
-                recent,
-                modseq,
-                raw.as_deref(),
-                summary.as_ref(),
-            ) {
-                items.push(item);
+            let decoded = |section: &[NonZeroU32]| {
+                let path: Vec<u32> = section.iter().map(|n| n.get()).collect();
+                match (summary.as_ref(), raw.as_deref()) {
+                    (Some(summary), Some(raw)) => binary::section(summary, raw, &path),
+                    _ => Ok(binary::Decoded {
+                        bytes: Vec::new(),
+                        decoded: false,
+                    }),
+                }
+            };
+            match name {
+                MessageDataItemName::Binary {
+                    section, partial, ..
+                } => match decoded(section) {
+                    Ok(decoded) => binaries.push(binary_item(section, *partial, decoded)),
+                    Err(error) => return binary_refusal(&error),
+                },
+                MessageDataItemName::BinarySize { section } => match decoded(section) {
+                    Ok(decoded) => items.push(MessageDataItem::BinarySize {
+                        section: section.clone(),
+                        size: u32::try_from(decoded.bytes.len()).unwrap_or(u32::MAX),
+                    }),
+                    Err(error) => return binary_refusal(&error),
+                },
+                _ => {
+                    if let Some(item) = item(
+                        name,
+                        entry,
+                        recent,
+                        modseq,
+                        raw.as_deref(),
+                        summary.as_ref(),
+                    ) {
+                        items.push(item);
+                    }
+                }
             }
         }
         if newly_seen.contains(&entry.id) && !names.contains(&MessageDataItemName::Flags) {
@@ -193,17 +215,16 @@ pub fn run(
                 recent,
             )));
         }
-        let (Some(seq), Ok(items)) = (NonZeroU32::new(*seq), Vec1::try_from(items)) else {
+        let Some(seq) = NonZeroU32::new(*seq) else {
             continue;
         };
-        if items
-            .as_ref()
-            .iter()
-            .any(|i| matches!(i, MessageDataItem::Flags(_)))
-        {
+        if items.iter().any(|i| matches!(i, MessageDataItem::Flags(_))) {
             selected.announce(out, &entry.flags);
         }
-        out.data(Data::Fetch { seq, items });
+        match Vec1::try_from(items) {
+            Ok(items) if binaries.is_empty() => out.data(Data::Fetch { seq, items }),
+            items => out.raw(&with_binaries(seq, items.ok(), &binaries)),
+        }
     }
     if unavailable > 0 {
         return Outcome::no_with(
@@ -212,6 +233,74 @@ pub fn run(
         );
     }
     Outcome::ok("FETCH completed")
+}
+
+/// `BINARY[1.2]<origin> ~{n}` and the bytes: a literal8 when decoding may have made any
+/// octet (as Dovecot sends it), else a literal.
+fn binary_item(
+    section: &[NonZeroU32],
+    partial: Option<(u32, NonZeroU32)>,
+    decoded: binary::Decoded,
+) -> Vec<u8> {
+    let path: Vec<String> = section.iter().map(|n| n.to_string()).collect();
+    let mut out = format!("BINARY[{}]", path.join(".")).into_bytes();
+    let data = match partial {
+        Some((start, length)) => {
+            out.extend_from_slice(format!("<{start}>").as_bytes());
+            let from = (start as usize).min(decoded.bytes.len());
+            let to = from
+                .saturating_add(length.get() as usize)
+                .min(decoded.bytes.len());
+            &decoded.bytes[from..to]
+        }
+        None => &decoded.bytes[..],
+    };
+    let literal8 = decoded.decoded || data.contains(&0);
+    let marker = if literal8 { " ~{" } else { " {" };
+    out.extend_from_slice(format!("{marker}{}}}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A FETCH response whose BINARY sections come after the items imap-codec encodes.
+fn with_binaries(
+    seq: NonZeroU32,
+    items: Option<Vec1<MessageDataItem<'_>>>,
+    binaries: &[Vec<u8>],
+) -> Vec<u8> {
+    use imap_codec::encode::Encoder;
+    let mut line = match items {
+        Some(items) => {
+            let mut encoded = imap_codec::ResponseCodec::default()
+                .encode(&imap_types::response::Response::Data(Data::Fetch {
+                    seq,
+                    items,
+                }))
+                .dump();
+            // `* n FETCH (…)\r\n`: open the list again for what follows.
+            encoded.truncate(encoded.len().saturating_sub(3));
+            encoded.push(b' ');
+            encoded
+        }
+        None => format!("* {seq} FETCH (").into_bytes(),
+    };
+    for (i, binary) in binaries.iter().enumerate() {
+        if i > 0 {
+            line.push(b' ');
+        }
+        line.extend_from_slice(binary);
+    }
+    line.extend_from_slice(b")\r\n");
+    line
+}
+
+fn binary_refusal(error: &binary::BinaryError) -> Outcome {
+    match error {
+        binary::BinaryError::UnknownEncoding(_) => {
+            Outcome::no_with(code("UNKNOWN-CTE"), error.to_string())
+        }
+        binary::BinaryError::Undecodable(_) => Outcome::no_with(code("PARSE"), error.to_string()),
+    }
 }
 
 fn nstring(bytes: &[u8]) -> NString<'static> {
@@ -258,7 +347,7 @@ impl Needs {
                 } => (true, Bytes::Header),
                 N::BodyExt { section: None, .. } | N::Rfc822 => (false, Bytes::Whole),
                 N::BodyExt { .. } | N::Rfc822Text => (true, Bytes::Whole),
-                N::Binary { .. } | N::BinarySize { .. } => (false, Bytes::None),
+                N::Binary { .. } | N::BinarySize { .. } => (true, Bytes::Whole),
             };
             needs.summary |= summary;
             needs.bytes = needs.bytes.max(bytes);

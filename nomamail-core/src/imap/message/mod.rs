@@ -1,8 +1,9 @@
 //! What FETCH reads out of a stored message, from its summary and its bytes, without parsing
 //! it again: body sections by RFC 3501 part numbers (slices of the stored bytes at the
 //! summary's offsets), header fields, and, in `envelope` and `structure`, the summary's
-//! ENVELOPE and BODYSTRUCTURE as IMAP types.
+//! ENVELOPE and BODYSTRUCTURE as IMAP types, and in `binary` BINARY's decoded sections.
 
+pub mod binary;
 pub mod envelope;
 pub mod structure;
 
