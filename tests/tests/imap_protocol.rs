@@ -580,3 +580,79 @@ fn binary_fetches_decoded_parts_and_append_takes_a_literal8() {
     assert!(status.contains("NO [UNKNOWN-CTE]"), "{status}");
     one.ok("NOOP");
 }
+
+#[test]
+fn catenate_builds_a_message_from_text_and_stored_parts() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    let caps = one.ok("CAPABILITY");
+    assert!(caps.contains(" CATENATE"), "{caps}");
+    let original = "From: a@example.org\r\nSubject: report\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\nContent-Type: text/plain\r\n\r\n\
+        see attached\r\n--q\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+        JVBERi0xLjQK\r\n--q--\r\n";
+    one.ok(&format!(
+        "APPEND INBOX {{{}+}}\r\n{original}",
+        original.len()
+    ));
+    let status = one.ok("STATUS INBOX (UIDVALIDITY)");
+    let validity: String = status
+        .split("UIDVALIDITY ")
+        .nth(1)
+        .expect("uidvalidity")
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // A forward: new text, then the stored attachment with its MIME header, by URL.
+    let head = "From: b@example.org\r\nSubject: Fwd: report\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"f\"\r\n\r\n--f\r\nContent-Type: text/plain\r\n\r\n\
+        fyi\r\n--f\r\n";
+    let tail = "\r\n--f--\r\n";
+    // Synchronizing literals: the server asks for each.
+    one.send(format!("c1 APPEND Drafts CATENATE (TEXT {{{}}}\r\n", head.len()).as_bytes())
+        .expect("send");
+    assert!(one.line().expect("go ahead").starts_with('+'));
+    one.send(
+        format!(
+            "{head} URL \"/INBOX;UIDVALIDITY={validity}/;UID=1/;SECTION=2.MIME\" \
+             URL \"/INBOX/;UID=1/;SECTION=2\" TEXT {{{}}}\r\n",
+            tail.len()
+        )
+        .as_bytes(),
+    )
+    .expect("send");
+    assert!(one.line().expect("go ahead").starts_with('+'));
+    one.send(format!("{tail})\r\n").as_bytes()).expect("send");
+    let lines = one.until("c1").expect("answer").join("");
+    assert!(lines.contains("c1 OK [APPENDUID "), "{lines}");
+    one.ok("SELECT Drafts");
+    let data = one.ok("FETCH 1 (BINARY.PEEK[2] BODY.PEEK[1])");
+    assert!(
+        data.contains("%PDF-1.4"),
+        "the attachment arrived whole: {data}"
+    );
+    assert!(data.contains("fyi"), "{data}");
+
+    for (url, why) in [
+        ("/INBOX/;UID=9", "no such message"),
+        ("/INBOX;UIDVALIDITY=1/;UID=1", "another UIDVALIDITY"),
+        ("/INBOX/;UID=1/;SECTION=7", "no such part"),
+        (
+            "imap://alice@elsewhere.example/INBOX/;UID=1",
+            "another server",
+        ),
+    ] {
+        let (_, status) = one
+            .command(format!("APPEND Drafts CATENATE (TEXT {{2+}}\r\nhi URL \"{url}\")").as_bytes())
+            .expect("append");
+        assert!(
+            status.contains(&format!("NO [BADURL {url}]")),
+            "{why}: {status}"
+        );
+    }
+    let data = one.ok("STATUS Drafts (MESSAGES)");
+    assert!(
+        data.contains("MESSAGES 1"),
+        "nothing more was stored: {data}"
+    );
+}

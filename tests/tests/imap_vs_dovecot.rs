@@ -434,6 +434,54 @@ fn fetch_and_search_answer_as_dovecot_does() {
             ));
         }
     }
+    // CATENATE: messages made of text and URLs of stored messages, then read back.
+    let header = "From: a@example.org\r\nSubject: catenated\r\n\r\n";
+    for command in [
+        format!(
+            "APPEND Home CATENATE (TEXT {{{}+}}\r\n{header} URL \"/INBOX/;UID=1/;SECTION=TEXT\")",
+            header.len()
+        ),
+        "APPEND Home (\\Seen) CATENATE (URL \"/INBOX/;UID=3\")".to_string(),
+        format!(
+            "APPEND Home CATENATE (TEXT {{{}+}}\r\n{header} URL \"/INBOX/;UID=4/;SECTION=2\" \
+             URL \"/INBOX/;UID=4/;SECTION=2.2.1/;PARTIAL=4.9\" URL \"/INBOX/;UID=2/;SECTION=HEADER.FIELDS%20(SUBJECT)\")",
+            header.len()
+        ),
+        format!(
+            "APPEND Home CATENATE (TEXT {{{}+}}\r\n{header}) (\\Flagged) {{3+}}\r\nabc",
+            header.len()
+        ),
+        "APPEND Home CATENATE (URL \"/INBOX/;UID=99\")".to_string(),
+        "APPEND Home CATENATE (URL \"/Nowhere/;UID=1\")".to_string(),
+        // (A part the message does not have: Dovecot stores an empty message and answers
+        // OK; NomaMail refuses with BADURL, as RFC 4469 §3 asks.)
+        "SELECT Home".to_string(),
+        "FETCH 1:* (FLAGS RFC822.SIZE BODY.PEEK[])".to_string(),
+    ] {
+        let (ours, theirs) = (answer(&mut a, &command), answer(&mut b, &command));
+        let refused = command.contains("UID=99") || command.contains("Nowhere");
+        assert_eq!(
+            matches!(theirs.as_str(), "NO" | "BAD"),
+            refused,
+            "{command}: {theirs}"
+        );
+        // The mailbox's UIDVALIDITY and HIGHESTMODSEQ are each server's own.
+        let mine = |text: &str| {
+            text.lines()
+                .filter(|l| !l.contains("[UIDVALIDITY") && !l.contains("[HIGHESTMODSEQ"))
+                .map(|l| match l.strip_prefix("* OK [") {
+                    Some(rest) => rest.split(']').next().unwrap_or("").to_string(),
+                    None => l.to_string(),
+                })
+                .collect::<Vec<_>>()
+        };
+        compared += 1;
+        if mine(&ours) != mine(&theirs) {
+            differences.push(format!(
+                "{command}\n  ours:    {ours:?}\n  Dovecot: {theirs:?}"
+            ));
+        }
+    }
     eprintln!(
         "{compared} answers compared, {} differ:\n{}",
         differences.len(),

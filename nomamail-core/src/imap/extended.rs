@@ -1,6 +1,7 @@
 //! Command syntax imap-codec does not read: LIST-EXTENDED (RFC 5258) with LIST-STATUS
 //! (RFC 5819) and SPECIAL-USE (RFC 6154) options, ESEARCH's `SEARCH RETURN (…)`
-//! (RFC 4731), and MULTIAPPEND's several messages in one APPEND (RFC 3502). Only the extended parts are read here; what is left is RFC 3501 syntax, handed
+//! (RFC 4731), MULTIAPPEND's several messages in one APPEND (RFC 3502) and CATENATE's
+//! messages made of text and URLs (RFC 4469). Only the extended parts are read here; what is left is RFC 3501 syntax, handed
 //! to imap-codec as a plain command, so mailbox names, patterns, literals and search keys are
 //! parsed in one place as everywhere else.
 
@@ -20,16 +21,23 @@ pub enum Extension {
     /// The command's sequence set was `$` and the saved search result is empty
     /// (`searchres`): it is answered OK and touches nothing.
     NothingSaved,
-    /// The messages of a MULTIAPPEND after the first (which is in the plain command).
-    MoreMessages(Vec<AppendMessage>),
+    /// Every message of an APPEND with several (MULTIAPPEND) or with a CATENATE list; the
+    /// plain command then carries only the mailbox.
+    Append(Vec<AppendMessage>),
 }
 
-/// One message of an APPEND, as imap-codec reads it.
+/// One message of an APPEND: its flags and date as imap-codec reads them, and its content.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendMessage {
     pub flags: Vec<imap_types::flag::Flag<'static>>,
     pub date: Option<imap_types::datetime::DateTime>,
-    pub message: imap_types::extensions::binary::LiteralOrLiteral8<'static>,
+    pub data: AppendData,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendData {
+    Literal(imap_types::extensions::binary::LiteralOrLiteral8<'static>),
+    Catenate(Vec<super::catenate::CatPart>),
 }
 
 /// RFC 5258 selection and return options, RFC 5819's STATUS, RFC 6154's SPECIAL-USE.
@@ -211,8 +219,9 @@ fn list(
     Ok(Some((command, Extension::List(options))))
 }
 
-/// `APPEND mailbox 1*([SP flags] [SP date] SP literal)`: with one message it is left to
-/// imap-codec; with more, each is read by imap-codec as an APPEND of its own.
+/// `APPEND mailbox 1*([SP flags] [SP date] SP (literal / CATENATE (…)))`: one message
+/// with a literal is left to imap-codec; otherwise each message's flags and date are read by
+/// imap-codec as an APPEND of its own, and CATENATE lists here.
 fn append(
     tag: &[u8],
     at: &mut Cursor<'_>,
@@ -223,7 +232,8 @@ fn append(
     let Some(mailbox) = at.string() else {
         return Ok(None);
     };
-    let mut pieces: Vec<&[u8]> = Vec::new();
+    // Each message: the bytes of its flags and date, and its content.
+    let mut pieces: Vec<(&[u8], Piece<'_>)> = Vec::new();
     loop {
         if !at.space() {
             return Ok(None);
@@ -241,63 +251,160 @@ fn append(
                 return Ok(None);
             }
         }
-        if at.peek() == Some(b'~') {
-            at.at += 1;
+        let options = &at.bytes[start..at.at];
+        let content_start = at.at;
+        let mark = at.at;
+        if at
+            .atom()
+            .is_some_and(|word| word.eq_ignore_ascii_case(b"CATENATE"))
+        {
+            if !at.space() {
+                return Err(SyntaxError("CATENATE needs its parts"));
+            }
+            let group = at.group().ok_or(SyntaxError("bad CATENATE parts"))?;
+            pieces.push((options, Piece::Catenate(cat_parts(group)?)));
+        } else {
+            at.at = mark;
+            if at.peek() == Some(b'~') {
+                at.at += 1;
+            }
+            if at.peek() != Some(b'{') || at.string().is_none() {
+                // Something imap-codec will refuse, and say why.
+                return Ok(None);
+            }
+            pieces.push((options, Piece::Literal(&at.bytes[content_start..at.at])));
         }
-        if at.peek() != Some(b'{') || at.string().is_none() {
-            // Not a message (CATENATE, or something imap-codec will refuse).
-            return Ok(None);
-        }
-        pieces.push(&at.bytes[start..at.at]);
         if at.at_line_end() {
             break;
         }
     }
-    if pieces.len() < 2 {
+    if let [(_, Piece::Literal(_))] = pieces.as_slice() {
         return Ok(None);
     }
     let mut plain = Vec::new();
     let mut messages = Vec::with_capacity(pieces.len());
-    for piece in pieces {
+    let mut first = None;
+    for (options, piece) in pieces {
         plain.clear();
         plain.extend_from_slice(tag);
         plain.extend_from_slice(b" APPEND ");
         plain.extend_from_slice(mailbox);
         plain.push(b' ');
-        plain.extend_from_slice(piece);
+        plain.extend_from_slice(options);
+        match &piece {
+            Piece::Literal(literal) => plain.extend_from_slice(literal),
+            // The content is read here; a one-byte literal stands in for it.
+            Piece::Catenate(_) => plain.extend_from_slice(b"{1+}\r\n."),
+        }
         plain.extend_from_slice(b"\r\n");
         let command = decode(&plain)?;
-        match command.body {
-            CommandBody::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-            } => messages.push((command.tag, mailbox, flags, date, message)),
-            _ => return Err(SyntaxError("bad APPEND")),
-        }
-    }
-    let mut messages = messages.into_iter();
-    let Some((tag, mailbox, flags, date, message)) = messages.next() else {
-        return Err(SyntaxError("APPEND needs a message"));
-    };
-    let more = messages
-        .map(|(_, _, flags, date, message)| AppendMessage {
-            flags,
-            date,
-            message,
-        })
-        .collect();
-    let command = Command {
-        tag,
-        body: CommandBody::Append {
+        let CommandBody::Append {
             mailbox,
             flags,
             date,
             message,
+        } = command.body
+        else {
+            return Err(SyntaxError("bad APPEND"));
+        };
+        first.get_or_insert((command.tag, mailbox));
+        let data = match piece {
+            Piece::Literal(_) => AppendData::Literal(message),
+            Piece::Catenate(parts) => AppendData::Catenate(parts),
+        };
+        messages.push(AppendMessage { flags, date, data });
+    }
+    let Some((tag, mailbox)) = first else {
+        return Err(SyntaxError("APPEND needs a message"));
+    };
+    let command = Command {
+        tag,
+        body: CommandBody::Append {
+            mailbox,
+            flags: Vec::new(),
+            date: None,
+            message: imap_types::extensions::binary::LiteralOrLiteral8::Literal(
+                imap_types::core::Literal::try_from(b".".as_slice())
+                    .map_err(|_| SyntaxError("bad APPEND"))?
+                    .into_static(),
+            ),
         },
     };
-    Ok(Some((command, Extension::MoreMessages(more))))
+    Ok(Some((command, Extension::Append(messages))))
+}
+
+/// A message's content as written: a literal, or CATENATE's parts.
+enum Piece<'a> {
+    Literal(&'a [u8]),
+    Catenate(Vec<super::catenate::CatPart>),
+}
+
+/// `TEXT literal` and `URL astring`, space-separated (RFC 4469 §5).
+fn cat_parts(group: &[u8]) -> Result<Vec<super::catenate::CatPart>, SyntaxError> {
+    use super::catenate::CatPart;
+    let mut at = Cursor {
+        bytes: group,
+        at: 0,
+    };
+    let mut parts = Vec::new();
+    while !at.done() {
+        let kind = at.atom().ok_or(SyntaxError("bad CATENATE part"))?;
+        if !at.space() {
+            return Err(SyntaxError("bad CATENATE part"));
+        }
+        if kind.eq_ignore_ascii_case(b"TEXT") {
+            if at.peek() == Some(b'~') {
+                at.at += 1;
+            }
+            if at.peek() != Some(b'{') {
+                return Err(SyntaxError("CATENATE TEXT takes a literal"));
+            }
+            let literal = at.string().ok_or(SyntaxError("bad CATENATE literal"))?;
+            parts.push(CatPart::Text(literal_data(literal).to_vec()));
+        } else if kind.eq_ignore_ascii_case(b"URL") {
+            let url = at.string().ok_or(SyntaxError("bad CATENATE URL"))?;
+            let url = match url.first() {
+                Some(b'{') => literal_data(url).to_vec(),
+                Some(b'"') => unquoted(url),
+                _ => url.to_vec(),
+            };
+            let url = String::from_utf8(url).map_err(|_| SyntaxError("bad CATENATE URL"))?;
+            parts.push(CatPart::Url(url));
+        } else {
+            return Err(SyntaxError("CATENATE parts are TEXT or URL"));
+        }
+        if !at.done() && !at.space() {
+            return Err(SyntaxError("bad CATENATE parts"));
+        }
+    }
+    if parts.is_empty() {
+        return Err(SyntaxError("CATENATE needs a part"));
+    }
+    Ok(parts)
+}
+
+/// The data of a literal as `Cursor::string` returns it (`{n}` CRLF data).
+fn literal_data(literal: &[u8]) -> &[u8] {
+    match literal.windows(2).position(|w| w == b"\r\n") {
+        Some(at) => &literal[at + 2..],
+        None => &[],
+    }
+}
+
+/// A quoted string's content, its `\\` escapes undone.
+fn unquoted(quoted: &[u8]) -> Vec<u8> {
+    let inner = &quoted[1..quoted.len().saturating_sub(1).max(1)];
+    let mut out = Vec::with_capacity(inner.len());
+    let mut escaped = false;
+    for &b in inner {
+        if b == b'\\' && !escaped {
+            escaped = true;
+        } else {
+            out.push(b);
+            escaped = false;
+        }
+    }
+    out
 }
 
 fn list_returns(tag: &[u8], group: &[u8], options: &mut ListOptions) -> Result<(), SyntaxError> {
@@ -472,16 +579,37 @@ mod tests {
             "a APPEND \"Sent Items\" (\\Seen) {3+}\r\nabc \"01-Dec-2026 10:00:00 +0000\" ~{2+}\r\nde (\\Draft) {1}\r\nf\r\n",
         )
         .expect("multiappend");
-        assert!(
-            body.contains("Sent Items") && body.contains("Seen"),
-            "{body}"
-        );
-        let Extension::MoreMessages(more) = extension else {
+        assert!(body.contains("Sent Items"), "{body}");
+        let Extension::Append(all) = extension else {
             panic!("not MULTIAPPEND");
         };
-        assert_eq!(more.len(), 2);
-        assert!(more[0].date.is_some() && more[0].flags.is_empty());
-        assert_eq!(more[1].flags, [imap_types::flag::Flag::Draft]);
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0].flags, [imap_types::flag::Flag::Seen]);
+        assert!(all[1].date.is_some() && all[1].flags.is_empty());
+        assert_eq!(all[2].flags, [imap_types::flag::Flag::Draft]);
+    }
+
+    #[test]
+    fn catenate_parts_are_read_in_order() {
+        use crate::imap::catenate::CatPart;
+        let (_, extension) = check(
+            "a APPEND Drafts (\\Draft) CATENATE (TEXT {5+}\r\nhead\n URL \"/INBOX/;UID=2/;SECTION=1\" TEXT ~{1}\r\n\0) {1+}\r\nx\r\n",
+        )
+        .expect("catenate");
+        let Extension::Append(all) = extension else {
+            panic!("not CATENATE");
+        };
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[0].data,
+            AppendData::Catenate(vec![
+                CatPart::Text(b"head\n".to_vec()),
+                CatPart::Url("/INBOX/;UID=2/;SECTION=1".into()),
+                CatPart::Text(b"\0".to_vec()),
+            ])
+        );
+        assert_eq!(all[0].flags, [imap_types::flag::Flag::Draft]);
+        assert!(matches!(all[1].data, AppendData::Literal(_)));
     }
 
     #[test]
@@ -497,6 +625,10 @@ mod tests {
             "a LIST () \"\" (\"open) RETURN ()\r\n",
             "a APPEND INBOX {1+}\r\na (\\Bogus-Flag {1+}\r\nb\r\n",
             "a APPEND INBOX {1+}\r\na \"not a date\" {1+}\r\nb\r\n",
+            "a APPEND INBOX CATENATE ()\r\n",
+            "a APPEND INBOX CATENATE (TEXT \"quoted\")\r\n",
+            "a APPEND INBOX CATENATE (URL)\r\n",
+            "a APPEND INBOX CATENATE (BODY {1+}\r\nx)\r\n",
         ] {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?}");
         }

@@ -6,6 +6,7 @@
 //! sections, envelopes and body structures (`message`).
 
 pub mod budget;
+pub mod catenate;
 pub mod commands;
 pub mod compress;
 pub mod config;

@@ -282,14 +282,14 @@ impl Session {
                 date,
                 message,
             } if authenticated => {
-                let mut messages = vec![super::extended::AppendMessage {
-                    flags,
-                    date,
-                    message,
-                }];
-                if let Some(Extension::MoreMessages(more)) = extension {
-                    messages.extend(more);
-                }
+                let messages = match extension {
+                    Some(Extension::Append(all)) => all,
+                    _ => vec![super::extended::AppendMessage {
+                        flags,
+                        date,
+                        data: super::extended::AppendData::Literal(message),
+                    }],
+                };
                 append::run(self, mailbox, messages)
             }
             C::Idle => Outcome::bad("IDLE is handled by the connection"),

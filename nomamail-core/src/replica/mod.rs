@@ -24,7 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use ops::{Appended, NewMessage};
+pub use ops::{Appended, MAX_MESSAGE_BYTES, NewMessage};
 pub use peers::PeerStatus;
 pub use read::{EntryChange, EntryInfo, MailboxCounts, MailboxInfo, Placed, StoreStats};
 pub use resolve::{Choice, Conflict, ConflictKind};

@@ -56,6 +56,7 @@ pub fn list(session: &Session) -> Vec1<Capability<'static>> {
         other("SEARCHRES"),
         other("MULTIAPPEND"),
         other("BINARY"),
+        other("CATENATE"),
         Capability::ListExtended,
         other("LIST-STATUS"),
     ]);
