@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use nomamail_core::Durability;
 use nomamail_core::accounts::{Accounts, Password};
-use nomamail_core::imap::session::Shared;
+use nomamail_core::imap::state::Shared;
 use nomamail_core::imap::{Limits, Mailstores, ServerConfig, connection};
 use std::sync::{Arc, OnceLock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

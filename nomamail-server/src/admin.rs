@@ -3,10 +3,9 @@
 //! one writer and wake its IMAP sessions and sync. One request per connection: fields
 //! separated by tabs on one line; the answer is `ok` or `error<TAB>why`.
 
-use crate::import::{Importer, Tally};
+use crate::import::Importer;
 use anyhow::{Context, Result, bail};
 use nomamail_core::imap::Mailstores;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -14,71 +13,12 @@ use tokio::sync::watch;
 
 const MAX_REQUEST: usize = 64 << 10;
 
-pub fn socket_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("admin.sock")
-}
-
-/// Sends one request to the running daemon and waits for its answer.
-pub fn request(data_dir: &Path, fields: &[&str]) -> Result<()> {
-    request_with_progress(data_dir, fields, |_, _, _| {}).map(drop)
-}
-
-/// Like `request`, for an import: `progress(bytes done, imported, duplicates)` is called as
-/// the daemon reports, and the final tally is returned.
-pub fn request_with_progress(
-    data_dir: &Path,
-    fields: &[&str],
-    mut progress: impl FnMut(u64, u64, u64),
-) -> Result<Tally> {
-    let path = socket_path(data_dir);
-    let stream = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
-        format!(
-            "the store is held by a daemon, but its admin socket {} does not answer",
-            path.display()
-        )
-    })?;
-    let mut writer = stream.try_clone()?;
-    writer.write_all(format!("{}\n", fields.join("\t")).as_bytes())?;
-    let numbers =
-        |rest: &str| -> Vec<u64> { rest.split('\t').filter_map(|n| n.parse().ok()).collect() };
-    for line in BufReader::new(stream).lines() {
-        let line = line?;
-        let (kind, rest) = line.split_once('\t').unwrap_or((line.as_str(), ""));
-        match kind {
-            "progress" => {
-                if let [done, imported, duplicates] = numbers(rest)[..] {
-                    progress(done, imported, duplicates);
-                }
-            }
-            "ok" => {
-                let tally = match numbers(rest)[..] {
-                    [imported, duplicates, skipped] => Tally {
-                        imported,
-                        duplicates,
-                        skipped,
-                    },
-                    [imported, duplicates] => Tally {
-                        imported,
-                        duplicates,
-                        skipped: 0,
-                    },
-                    _ => Tally::default(),
-                };
-                return Ok(tally);
-            }
-            "error" => bail!("{rest}"),
-            _ => bail!("unexpected answer from the daemon: {line:?}"),
-        }
-    }
-    bail!("the daemon closed the admin connection without an answer")
-}
-
 pub async fn serve(
     data_dir: PathBuf,
     stores: Arc<Mailstores>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<()> {
-    let path = socket_path(&data_dir);
+    let path = crate::admin_client::socket_path(&data_dir);
     // A socket left by a daemon that was killed: nothing listens on it any more.
     let _ = std::fs::remove_file(&path);
     let listener = tokio::net::UnixListener::bind(&path)

@@ -101,7 +101,7 @@ pub fn run(data_dir: &Path, command: ConflictsCommand) -> Result<()> {
             match accounts.open_replica(&user, Durability::Full) {
                 Ok(mut replica) => replica.resolve(&id, parsed)?,
                 Err(e) if e.is_locked() => {
-                    crate::admin::request(data_dir, &["resolve", &user, &id, &choice])?;
+                    crate::admin_client::request(data_dir, &["resolve", &user, &id, &choice])?;
                 }
                 Err(e) => return Err(e.into()),
             }

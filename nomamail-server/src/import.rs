@@ -314,10 +314,27 @@ pub fn run(data_dir: &Path, user: &str, path: &Path, mailbox: Option<&str>) -> R
             if let Some(mailbox) = mailbox {
                 fields.push(mailbox);
             }
-            crate::admin::request_with_progress(data_dir, &fields, |done, imported, duplicates| {
-                bar.set_position(done);
-                bar.set_message(format!("{imported} imported, {duplicates} already there"));
-            })?
+            let numbers = crate::admin_client::request_with_progress(
+                data_dir,
+                &fields,
+                |done, imported, duplicates| {
+                    bar.set_position(done);
+                    bar.set_message(format!("{imported} imported, {duplicates} already there"));
+                },
+            )?;
+            match numbers[..] {
+                [imported, duplicates, skipped] => Tally {
+                    imported,
+                    duplicates,
+                    skipped,
+                },
+                [imported, duplicates] => Tally {
+                    imported,
+                    duplicates,
+                    skipped: 0,
+                },
+                _ => Tally::default(),
+            }
         }
         Err(e) => return Err(e.into()),
     };

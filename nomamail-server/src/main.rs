@@ -3,6 +3,7 @@
 //! platform data directory (`--data-dir`, `NOMAMAIL_DATA_DIR`).
 
 mod admin;
+mod admin_client;
 mod config;
 mod conflicts;
 mod deliver;

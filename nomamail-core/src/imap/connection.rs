@@ -4,7 +4,7 @@
 
 use super::config::Limits;
 use super::reply::{Outcome, Replies};
-use super::session::{Reply, Session, Shared};
+use super::state::{Reply, Session, Shared};
 use bounded_static::IntoBoundedStatic;
 use imap_codec::fragmentizer::{
     DecodeMessageError, FragmentInfo, Fragmentizer, LiteralAnnouncement,

@@ -22,6 +22,7 @@ pub mod searchres;
 pub mod seqset;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod syntax;
 pub mod thread;
 pub mod throttle;

@@ -4,7 +4,7 @@
 use super::config::ServerConfig;
 use super::connection;
 use super::mailstores::Mailstores;
-use super::session::Shared;
+use super::state::Shared;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;

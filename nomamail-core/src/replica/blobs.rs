@@ -2,7 +2,6 @@
 //! verified against their hash before anyone can read them.
 
 use super::Tx;
-use super::derive::blob_needed;
 use crate::bundle::{Chunk, Want};
 use crate::error::{Error, Result};
 use crate::ids::BlobHash;
@@ -316,6 +315,15 @@ pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -
         forget_partial(tx, hash)?;
     }
     Ok(())
+}
+
+/// Whether a live entry still needs this blob.
+fn blob_needed(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
+    Ok(tx.sql.query_row(
+        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1 AND removed = 0)",
+        [hash.0],
+        |r| r.get(0),
+    )?)
 }
 
 /// A message that needs a retired blob brings it back into service.

@@ -9,7 +9,7 @@
 
 use super::Tx;
 use crate::error::Result;
-use crate::ids::{BlobHash, ItemId, MailboxId};
+use crate::ids::{ItemId, MailboxId};
 use crate::item::{ItemState, Placement};
 use crate::policy::{clash_name, entry_view, mailbox_view};
 use rusqlite::{OptionalExtension, params};
@@ -360,13 +360,4 @@ fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether a live entry still needs this blob.
-pub(super) fn blob_needed(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
-    Ok(tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1 AND removed = 0)",
-        [hash.0],
-        |r| r.get(0),
-    )?)
 }

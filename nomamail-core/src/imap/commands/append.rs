@@ -9,7 +9,7 @@ use crate::imap::mailstores::Mailstore;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, code};
 use crate::imap::seqset;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use crate::replica::NewMessage;
 use imap_types::extensions::binary::LiteralOrLiteral8;

@@ -3,7 +3,7 @@
 
 use super::login;
 use crate::imap::reply::{Outcome, code};
-use crate::imap::session::{Reply, Session};
+use crate::imap::state::{Reply, Session};
 use imap_types::auth::AuthMechanism;
 use imap_types::secret::Secret;
 use std::borrow::Cow;

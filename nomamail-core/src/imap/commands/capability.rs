@@ -1,7 +1,7 @@
 //! CAPABILITY, and the same list in the greeting and after login (RFC 3501 §6.1.1).
 
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::auth::AuthMechanism;
 use imap_types::core::{Atom, Vec1};
 use imap_types::extensions::compress::CompressionAlgorithm;

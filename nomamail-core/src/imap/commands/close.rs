@@ -1,7 +1,7 @@
 //! CLOSE (expunges `\Deleted` messages silently) and UNSELECT (RFC 3691, does not).
 
 use crate::imap::reply::Outcome;
-use crate::imap::session::{Session, State};
+use crate::imap::state::{Session, State};
 
 pub fn run(session: &mut Session, expunge: bool) -> Outcome {
     let State::Selected { store, selected } = &session.state else {

@@ -2,7 +2,7 @@
 
 use super::{existing_mailbox, targets, uid_set};
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::mailbox::Mailbox;
 use imap_types::response::Code;
 use imap_types::sequence::SequenceSet;

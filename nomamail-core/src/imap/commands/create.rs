@@ -1,7 +1,7 @@
 //! CREATE: also creates missing parents, so `a/b/c` never leaves `a` unselectable.
 
 use crate::imap::reply::Outcome;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use imap_types::mailbox::Mailbox;
 

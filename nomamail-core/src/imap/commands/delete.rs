@@ -1,7 +1,7 @@
 //! DELETE: removes the mailbox and expunges its messages; mailboxes below it stay.
 
 use crate::imap::reply::Outcome;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::mailbox::Mailbox;
 
 pub fn run(session: &mut Session, mailbox: Mailbox<'_>) -> Outcome {

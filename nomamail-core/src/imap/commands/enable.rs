@@ -2,7 +2,7 @@
 //! CONDSTORE) turns EXPUNGE into VANISHED and allows SELECT's QRESYNC parameter.
 
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::core::Vec1;
 use imap_types::extensions::enable::CapabilityEnable;
 use imap_types::response::Data;

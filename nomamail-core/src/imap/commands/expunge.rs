@@ -2,7 +2,7 @@
 //! session's catch-up, which numbers them as the client sees the mailbox.
 
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::sequence::SequenceSet;
 use std::collections::HashSet;
 

@@ -6,7 +6,7 @@ use crate::EntryInfo;
 use crate::flags::FlagOp;
 use crate::imap::message::{self, binary, envelope, structure};
 use crate::imap::reply::{Outcome, Replies, code};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use crate::summary::Summary;
 use imap_types::command::FetchModifier;

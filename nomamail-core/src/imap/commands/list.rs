@@ -4,7 +4,7 @@
 
 use crate::imap::extended::ListOptions;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use crate::names;
 use imap_types::core::{Atom, QuotedChar};

@@ -3,7 +3,7 @@
 use super::capability;
 use crate::accounts::Password;
 use crate::imap::reply::{Outcome, code};
-use crate::imap::session::{Reply, Session, State};
+use crate::imap::state::{Reply, Session, State};
 use imap_types::core::AString;
 use imap_types::response::Code;
 use imap_types::secret::Secret;

@@ -1,7 +1,7 @@
 //! LOGOUT.
 
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::{Session, State};
+use crate::imap::state::{Session, State};
 
 pub fn run(session: &mut Session, out: &mut Replies) -> Outcome {
     out.bye("logging out");

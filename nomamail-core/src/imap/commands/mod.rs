@@ -30,7 +30,7 @@ pub mod thread;
 
 use super::mailstores::Mailstore;
 use super::reply::Outcome;
-use super::session::{Selected, Session, State};
+use super::state::{Selected, Session, State};
 use super::wire;
 use crate::replica::MailboxInfo;
 use imap_types::mailbox::Mailbox;

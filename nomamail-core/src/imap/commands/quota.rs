@@ -6,7 +6,7 @@
 
 use crate::imap::Mailstore;
 use crate::imap::reply::{Outcome, Replies, code};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::core::{AString, Vec1};
 use imap_types::extensions::quota::{QuotaGet, Resource};
 use imap_types::mailbox::Mailbox;

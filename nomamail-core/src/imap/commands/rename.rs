@@ -2,7 +2,7 @@
 //! INBOX empty, as RFC 3501 §6.3.5 says.
 
 use crate::imap::reply::Outcome;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use crate::replica::INBOX_ID;
 use imap_types::mailbox::Mailbox;

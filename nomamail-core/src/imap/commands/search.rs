@@ -12,7 +12,7 @@ use crate::imap::extended::SearchReturn;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::view::SelectedView;
 use crate::summary::SearchText;
 use crate::summary::header::header_text;
@@ -110,7 +110,7 @@ pub fn run_esearch(
 }
 
 fn save(session: &mut Session, uids: Vec<u32>) {
-    if let crate::imap::session::State::Selected { selected, .. } = &mut session.state {
+    if let crate::imap::state::State::Selected { selected, .. } = &mut session.state {
         selected.saved = uids;
     }
 }

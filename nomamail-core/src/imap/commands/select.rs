@@ -2,7 +2,7 @@
 
 use super::existing_mailbox;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::{Selected, Session, State, known};
+use crate::imap::state::{Selected, Session, State, known};
 use crate::imap::view::SelectedView;
 use imap_types::command::SelectParameter;
 use imap_types::mailbox::Mailbox;
@@ -71,7 +71,7 @@ pub fn run(
         .cloned()
         .collect();
     // FLAGS and PERMANENTFLAGS go out together; the order of untagged data is free.
-    crate::imap::session::mailbox_flags(out, &keywords);
+    crate::imap::state::mailbox_flags(out, &keywords);
     out.data(Data::Exists(entries.len() as u32));
     let mut selected = Selected {
         mailbox: info.id,
@@ -120,7 +120,7 @@ pub fn run(
         let since = store.local_modseq(since);
         for (index, entry) in messages.iter().enumerate() {
             if entry.modseq > since {
-                crate::imap::session::flags_fetch(
+                crate::imap::state::flags_fetch(
                     out,
                     index as u32 + 1,
                     entry.uid,

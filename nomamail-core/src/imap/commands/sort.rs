@@ -5,7 +5,7 @@
 use super::search::{self, Found};
 use crate::EntryInfo;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::summary::SearchText;
 use crate::summary::casemap::casemap;
 use crate::summary::subject::base_subject;

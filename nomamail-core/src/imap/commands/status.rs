@@ -3,7 +3,7 @@
 use crate::MailboxInfo;
 use crate::imap::Mailstore;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::wire;
 use imap_types::mailbox::Mailbox;
 use imap_types::response::Data;

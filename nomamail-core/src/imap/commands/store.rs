@@ -3,7 +3,7 @@
 use super::{flag_names, targets};
 use crate::flags::FlagOp;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::{Session, flags_fetch};
+use crate::imap::state::{Session, flags_fetch};
 use imap_types::command::StoreModifier;
 use imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_types::response::Code;

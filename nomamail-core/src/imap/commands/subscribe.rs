@@ -1,7 +1,7 @@
 //! SUBSCRIBE and UNSUBSCRIBE.
 
 use crate::imap::reply::Outcome;
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use imap_types::mailbox::Mailbox;
 
 pub fn run(session: &mut Session, mailbox: Mailbox<'_>, subscribe: bool) -> Outcome {

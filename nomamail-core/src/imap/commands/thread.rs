@@ -4,7 +4,7 @@
 use super::search;
 use super::sort::sent_date;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::session::Session;
+use crate::imap::state::Session;
 use crate::imap::thread::{self, ThreadMessage};
 use imap_types::core::{Charset, Vec1};
 use imap_types::extensions::thread::ThreadingAlgorithm;
