@@ -417,6 +417,10 @@ fn fetch_and_search_answer_as_dovecot_does() {
         "UID STORE $ +FLAGS (\\Seen)",
         "SEARCH $",
         "SEARCH FROM $",
+        // Flags as mail clients fetch them on every sync.
+        "FETCH 1:* (FLAGS)",
+        "UID FETCH 2:4 (FLAGS UID)",
+        "FETCH 3,1 (UID FLAGS)",
     ] {
         let (ours, theirs) = (
             comparable_list(command, &answer(&mut a, command)),

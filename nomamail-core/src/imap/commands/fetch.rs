@@ -49,7 +49,9 @@ pub fn run(
         MacroOrMessageDataItemNames::MessageDataItemNames(names) => names,
     };
     let condstore = session.condstore;
-    if by_uid && !names.contains(&MessageDataItemName::Uid) {
+    if by_uid {
+        // UID first, as Dovecot and Cyrus answer UID FETCH.
+        names.retain(|n| *n != MessageDataItemName::Uid);
         names.insert(0, MessageDataItemName::Uid);
     }
     if condstore && !names.contains(&MessageDataItemName::ModSeq) {
@@ -59,6 +61,17 @@ pub fn run(
         Ok(selected) => selected,
         Err(outcome) => return outcome,
     };
+    // What mail clients ask most (a whole mailbox's flags on every sync) is all in the view
+    // when it is current: no store read, and lines written straight out.
+    let view_only = names.iter().all(|n| {
+        matches!(
+            n,
+            MessageDataItemName::Uid | MessageDataItemName::Flags | MessageDataItemName::ModSeq
+        )
+    });
+    if view_only && !vanished && store.version() == selected.seen_version {
+        return flags_from_view(&store, selected, &set, by_uid, &names, changed_since, out);
+    }
     let mut messages = match targets_held(&store, selected, &set, by_uid) {
         Ok(messages) => messages,
         Err(outcome) => return outcome,
@@ -231,6 +244,84 @@ pub fn run(
             code("UNAVAILABLE"),
             format!("{unavailable} message bodies are not on this replica yet; try again later"),
         );
+    }
+    Outcome::ok("FETCH completed")
+}
+
+/// FETCH of UID, FLAGS and MODSEQ from the selected view, which `catch_up` keeps equal to
+/// the store while the store's version is the one it last saw.
+fn flags_from_view(
+    store: &crate::imap::mailstores::Mailstore,
+    selected: &mut crate::imap::state::Selected,
+    set: &SequenceSet,
+    by_uid: bool,
+    names: &[MessageDataItemName<'_>],
+    changed_since: Option<u64>,
+    out: &mut Replies,
+) -> Outcome {
+    use std::fmt::Write;
+    let seqs = match crate::imap::seqset::resolve(set, &selected.view, by_uid) {
+        Ok(seqs) => seqs,
+        Err(_) => return Outcome::bad("no such message sequence number"),
+    };
+    let since = changed_since.map(|m| store.local_modseq(m));
+    let mut line = String::with_capacity(96);
+    for seq in seqs {
+        let Some(known) = selected.view.at(seq) else {
+            continue;
+        };
+        if since.is_some_and(|since| known.modseq <= since) {
+            continue;
+        }
+        let (uid, wire_modseq) = (known.uid, store.wire_modseq(known.modseq));
+        let asks_flags = names.contains(&MessageDataItemName::Flags);
+        if asks_flags
+            && known
+                .flags
+                .iter()
+                .any(|f| !f.starts_with('\\') && !selected.announced.contains(f))
+        {
+            let flags = known.flags.clone();
+            selected.announce(out, &flags);
+        }
+        let Some(known) = selected.view.at(seq) else {
+            continue;
+        };
+        line.clear();
+        let _ = write!(line, "* {seq} FETCH (");
+        let mut first_item = true;
+        for name in names {
+            let separator = if first_item { "" } else { " " };
+            match name {
+                MessageDataItemName::Uid => {
+                    let _ = write!(line, "{separator}UID {uid}");
+                }
+                MessageDataItemName::Flags => {
+                    line.push_str(separator);
+                    line.push_str("FLAGS (");
+                    let mut first = true;
+                    for flag in known.flags.iter().filter(|f| wire::flag(f).is_some()) {
+                        if !first {
+                            line.push(' ');
+                        }
+                        line.push_str(flag);
+                        first = false;
+                    }
+                    if selected.recent.contains(uid) {
+                        line.push_str(if first { "\\Recent" } else { " \\Recent" });
+                    }
+                    line.push(')');
+                }
+                // As the general path: no MODSEQ item for a modseq of 0.
+                _ if wire_modseq == 0 => continue,
+                _ => {
+                    let _ = write!(line, "{separator}MODSEQ ({wire_modseq})");
+                }
+            }
+            first_item = false;
+        }
+        line.push_str(")\r\n");
+        out.raw(line.as_bytes());
     }
     Outcome::ok("FETCH completed")
 }
