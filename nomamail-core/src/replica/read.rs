@@ -302,11 +302,13 @@ impl Replica {
     }
 
     /// The search fields of every live message of a mailbox whose body is here, by entry:
-    /// one pass, no summary decoded.
+    /// one pass, no summary decoded. Only the fields in `wanted` are filled (the others are
+    /// left empty), so a SUBJECT search does not copy every address list.
     pub fn search_texts(
         &self,
         mailbox: MailboxId,
-    ) -> Result<std::collections::HashMap<EntryId, crate::summary::SearchText>> {
+        wanted: crate::summary::TextFields,
+    ) -> Result<crate::summary::TextsById> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT e.id, s.subject, s.from_text, s.to_text, s.cc_text, s.bcc_text, s.sent,
                     s.sent_zone, s.from_mailbox, s.to_mailbox, s.cc_mailbox, s.from_display,
@@ -318,27 +320,39 @@ impl Replica {
             params![mailbox.to_bytes(), crate::summary::SUMMARY_VERSION],
             |r| {
                 let id: Vec<u8> = r.get(0)?;
-                let sent: Option<i64> = r.get(6)?;
-                let zone: Option<i16> = r.get(7)?;
+                let text = |column: usize, want: bool| -> rusqlite::Result<String> {
+                    if want {
+                        r.get(column)
+                    } else {
+                        Ok(String::new())
+                    }
+                };
+                let sent = if wanted.sent {
+                    let sent: Option<i64> = r.get(6)?;
+                    let zone: Option<i16> = r.get(7)?;
+                    sent.map(|s| (s, zone.unwrap_or(0)))
+                } else {
+                    None
+                };
                 Ok((
                     id,
                     crate::summary::SearchText {
-                        subject: r.get(1)?,
-                        from: r.get(2)?,
-                        to: r.get(3)?,
-                        cc: r.get(4)?,
-                        bcc: r.get(5)?,
-                        sent: sent.map(|s| (s, zone.unwrap_or(0))),
-                        from_mailbox: r.get(8)?,
-                        to_mailbox: r.get(9)?,
-                        cc_mailbox: r.get(10)?,
-                        from_display: r.get(11)?,
-                        to_display: r.get(12)?,
+                        subject: text(1, wanted.subject)?,
+                        from: text(2, wanted.from)?,
+                        to: text(3, wanted.to)?,
+                        cc: text(4, wanted.cc)?,
+                        bcc: text(5, wanted.bcc)?,
+                        sent,
+                        from_mailbox: text(8, wanted.sort)?,
+                        to_mailbox: text(9, wanted.sort)?,
+                        cc_mailbox: text(10, wanted.sort)?,
+                        from_display: text(11, wanted.sort)?,
+                        to_display: text(12, wanted.sort)?,
                     },
                 ))
             },
         )?;
-        let mut out = std::collections::HashMap::new();
+        let mut out = crate::summary::TextsById::default();
         for row in rows {
             let (id, text) = row?;
             if let Some(id) = ItemId::from_bytes(&id) {

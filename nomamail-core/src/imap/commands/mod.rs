@@ -133,21 +133,20 @@ pub fn entries_at(
     let (low, high) = (first.1.uid, last.1.uid);
     store
         .read(|r| {
-            let mut ranged: std::collections::HashMap<crate::EntryId, crate::EntryInfo> =
-                if wanted.len() * 4 >= span && wanted.len() > 8 {
-                    r.entries_in_uid_range(mailbox, low, high)?
-                        .into_iter()
-                        .map(|e| (e.id, e))
-                        .collect()
-                } else {
-                    Default::default()
-                };
+            // Both the view and the range are in UID order: one walk pairs them up.
+            let mut ranged = if wanted.len() * 4 >= span && wanted.len() > 8 {
+                r.entries_in_uid_range(mailbox, low, high)?
+            } else {
+                Vec::new()
+            }
+            .into_iter()
+            .peekable();
             let mut out = Vec::with_capacity(wanted.len());
             for (seq, known) in wanted {
-                let found = match ranged.remove(&known.id) {
-                    Some(entry) if entry.uid == known.uid && !view.is_gone(known.uid) => {
-                        Some((entry, crate::Placed::Live))
-                    }
+                while ranged.next_if(|e| e.uid < known.uid).is_some() {}
+                let paired = ranged.next_if(|e| e.uid == known.uid && e.id == known.id);
+                let found = match paired {
+                    Some(entry) if !view.is_gone(known.uid) => Some((entry, crate::Placed::Live)),
                     _ => r.entry_anywhere(known.id)?,
                 };
                 let Some((mut entry, mut placed)) = found else {

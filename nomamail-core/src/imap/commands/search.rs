@@ -14,8 +14,8 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
 use crate::imap::state::Session;
 use crate::imap::view::SelectedView;
-use crate::summary::SearchText;
 use crate::summary::header::header_text;
+use crate::summary::{SearchText, TextFields};
 use crate::{EntryInfo, TextScope};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
@@ -174,7 +174,7 @@ pub struct Found {
     pub messages: Vec<(u32, EntryInfo)>,
     /// The search and sort fields of the matches, when asked for (and of every message the
     /// search had to compare them on).
-    pub texts: HashMap<crate::EntryId, SearchText>,
+    pub texts: crate::summary::TextsById,
     /// The highest modseq among the matches, when the criteria named MODSEQ (RFC 7162 §3.1.5).
     pub modseq: Option<NonZeroU64>,
 }
@@ -204,10 +204,15 @@ pub fn matching(
     }
     let (store, selected) = super::selected(session)?;
     let messages = entries_at(&store, selected, (1..=selected.view.len()).collect())?;
-    let needs_texts = with_texts || reads_summary(&key);
+    let wanted = if with_texts {
+        TextFields::ALL
+    } else {
+        summary_fields(&key)
+    };
+    let needs_texts = wanted != TextFields::default();
     let mut texts = if needs_texts {
         let mailbox = selected.mailbox;
-        store.read(|r| r.search_texts(mailbox))?
+        store.read(|r| r.search_texts(mailbox, wanted))?
     } else {
         Default::default()
     };
@@ -268,7 +273,7 @@ fn depth(key: &SearchKey<'_>) -> usize {
     }
 }
 
-fn any(key: &SearchKey<'_>, test: &impl Fn(&SearchKey<'_>) -> bool) -> bool {
+fn any(key: &SearchKey<'_>, test: &mut impl FnMut(&SearchKey<'_>) -> bool) -> bool {
     test(key)
         || match key {
             SearchKey::And(keys) => keys.as_ref().iter().any(|k| any(k, test)),
@@ -279,30 +284,32 @@ fn any(key: &SearchKey<'_>, test: &impl Fn(&SearchKey<'_>) -> bool) -> bool {
 }
 
 fn mentions_modseq(key: &SearchKey<'_>) -> bool {
-    any(key, &|k| matches!(k, SearchKey::ModSequence { .. }))
+    any(key, &mut |k| matches!(k, SearchKey::ModSequence { .. }))
 }
 
-/// Keys the summary answers: the address and subject fields, the sent date.
-fn reads_summary(key: &SearchKey<'_>) -> bool {
+/// The summary fields a search's keys compare: the address and subject fields, the sent
+/// date.
+fn summary_fields(key: &SearchKey<'_>) -> TextFields {
     use SearchKey as K;
-    any(key, &|k| {
-        matches!(
-            k,
-            K::Bcc(_)
-                | K::Cc(_)
-                | K::From(_)
-                | K::SentBefore(_)
-                | K::SentOn(_)
-                | K::SentSince(_)
-                | K::Subject(_)
-                | K::To(_)
-        )
-    })
+    let mut fields = TextFields::default();
+    any(key, &mut |k| {
+        match k {
+            K::Bcc(_) => fields.bcc = true,
+            K::Cc(_) => fields.cc = true,
+            K::From(_) => fields.from = true,
+            K::SentBefore(_) | K::SentOn(_) | K::SentSince(_) => fields.sent = true,
+            K::Subject(_) => fields.subject = true,
+            K::To(_) => fields.to = true,
+            _ => {}
+        }
+        false
+    });
+    fields
 }
 
 /// Keys that need the message itself: header fields summaries do not keep.
 fn reads_header_fields(key: &SearchKey<'_>) -> bool {
-    any(key, &|k| matches!(k, SearchKey::Header(..)))
+    any(key, &mut |k| matches!(k, SearchKey::Header(..)))
 }
 
 /// What the full-text index says for each BODY and TEXT string of one search.
