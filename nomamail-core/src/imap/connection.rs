@@ -235,6 +235,15 @@ impl Connection {
             } => return self.authenticate_plain(command.tag).await,
             _ => {}
         }
+        // A FETCH of flags that the selected view holds answers in microseconds: handing it
+        // to a blocking thread would cost more than the answer.
+        if extension.is_none()
+            && let Some(session) = self.session.as_mut()
+            && session.answers_from_view(&command)
+        {
+            let reply = session.handle(command);
+            return self.reply(reply).await;
+        }
         let _checking = match self.hold_back_password_check(&command).await? {
             Checked::NoPassword => None,
             Checked::Go(in_flight) => Some(in_flight),

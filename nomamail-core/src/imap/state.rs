@@ -166,6 +166,33 @@ impl Session {
         }
     }
 
+    /// Whether `command` is a FETCH of UID, FLAGS or MODSEQ (no VANISHED) that the selected
+    /// view can answer as it stands, without the store: the store has not changed since the
+    /// view last caught up. (A change racing this answer is caught up after it, as always.)
+    pub fn answers_from_view(&self, command: &imap_types::command::Command<'_>) -> bool {
+        use imap_types::command::{CommandBody, FetchModifier};
+        use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+        let State::Selected { store, selected } = &self.state else {
+            return false;
+        };
+        let CommandBody::Fetch {
+            macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(names),
+            modifiers,
+            ..
+        } = &command.body
+        else {
+            return false;
+        };
+        names.iter().all(|n| {
+            matches!(
+                n,
+                MessageDataItemName::Uid | MessageDataItemName::Flags | MessageDataItemName::ModSeq
+            )
+        }) && !modifiers.contains(&FetchModifier::Vanished)
+            && store.version() == selected.seen_version
+            && !selected.view.holds_expunges()
+    }
+
     /// `$` for `searchres::substitute`: nothing when no mailbox is selected.
     pub fn saved_numbers(&self, by_uid: bool) -> Vec<u32> {
         match &self.state {
