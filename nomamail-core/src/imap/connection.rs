@@ -241,7 +241,7 @@ impl Connection {
             && let Some(session) = self.session.as_mut()
             && session.answers_from_view(&command)
         {
-            let reply = session.handle(command);
+            let reply = session.handle_from_view(command);
             return self.reply(reply).await;
         }
         let _checking = match self.hold_back_password_check(&command).await? {

@@ -12,6 +12,14 @@ use imap_types::command::{Command, CommandBody};
 use imap_types::response::Data;
 
 impl Session {
+    /// Runs a command `answers_from_view` accepted, without the store.
+    pub fn handle_from_view(&mut self, command: Command<'static>) -> Reply {
+        self.from_view = true;
+        let reply = self.run(command, None, Replies::default());
+        self.from_view = false;
+        reply
+    }
+
     pub fn handle(&mut self, command: Command<'static>) -> Reply {
         self.run(command, None, Replies::default())
     }
@@ -45,7 +53,7 @@ impl Session {
                 | CommandBody::Thread { .. }
         );
         let outcome = self.dispatch(&tag, command.body, extension, &mut out, &mut reply);
-        if !matches!(self.state, State::Logout) {
+        if !matches!(self.state, State::Logout) && !self.from_view {
             self.catch_up(&mut out, allow_expunge);
         }
         out.tagged(&tag, outcome);

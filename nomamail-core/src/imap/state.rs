@@ -130,6 +130,9 @@ pub struct Session {
     pub qresync: bool,
     /// COMPRESS=DEFLATE is on (the connection does the compressing).
     pub compressed: bool,
+    /// The command runs on the connection's task (`answers_from_view`): it must not touch
+    /// the store, so it answers from the view and leaves catching up to the next command.
+    pub from_view: bool,
 }
 
 /// What the connection loop must do after a command.
@@ -151,6 +154,7 @@ impl Session {
             condstore: false,
             qresync: false,
             compressed: false,
+            from_view: false,
         }
     }
 

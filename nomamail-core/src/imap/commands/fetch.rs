@@ -57,6 +57,7 @@ pub fn run(
     if condstore && !names.contains(&MessageDataItemName::ModSeq) {
         names.push(MessageDataItemName::ModSeq);
     }
+    let from_view = session.from_view;
     let (store, selected) = match super::selected(session) {
         Ok(selected) => selected,
         Err(outcome) => return outcome,
@@ -69,7 +70,9 @@ pub fn run(
             MessageDataItemName::Uid | MessageDataItemName::Flags | MessageDataItemName::ModSeq
         )
     });
-    if view_only && !vanished && store.version() == selected.seen_version {
+    // (On the connection's task the view answers even if a change raced in since the check:
+    // the next command reports it.)
+    if view_only && !vanished && (from_view || store.version() == selected.seen_version) {
         return flags_from_view(&store, selected, &set, by_uid, &names, changed_since, out);
     }
     let mut messages = match targets_held(&store, selected, &set, by_uid) {
