@@ -175,7 +175,7 @@ impl Session {
     /// view last caught up. (A change racing this answer is caught up after it, as always.)
     pub fn answers_from_view(&self, command: &imap_types::command::Command<'_>) -> bool {
         use imap_types::command::{CommandBody, FetchModifier};
-        use imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+        use imap_types::fetch::MacroOrMessageDataItemNames;
         let State::Selected { store, selected } = &self.state else {
             return false;
         };
@@ -187,12 +187,8 @@ impl Session {
         else {
             return false;
         };
-        names.iter().all(|n| {
-            matches!(
-                n,
-                MessageDataItemName::Uid | MessageDataItemName::Flags | MessageDataItemName::ModSeq
-            )
-        }) && !modifiers.contains(&FetchModifier::Vanished)
+        super::view::holds_all(names.as_ref())
+            && !modifiers.contains(&FetchModifier::Vanished)
             && store.version() == selected.seen_version
             && !selected.view.holds_expunges()
     }

@@ -213,6 +213,15 @@ impl SelectedView {
     }
 }
 
+/// Whether every FETCH item asked for is one the view holds for each message (UID, FLAGS,
+/// MODSEQ), so the answer needs no store read.
+pub fn holds_all(names: &[imap_types::fetch::MessageDataItemName<'_>]) -> bool {
+    use imap_types::fetch::MessageDataItemName as N;
+    names
+        .iter()
+        .all(|n| matches!(n, N::Uid | N::Flags | N::ModSeq))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,12 +64,7 @@ pub fn run(
     };
     // What mail clients ask most (a whole mailbox's flags on every sync) is all in the view
     // when it is current: no store read, and lines written straight out.
-    let view_only = names.iter().all(|n| {
-        matches!(
-            n,
-            MessageDataItemName::Uid | MessageDataItemName::Flags | MessageDataItemName::ModSeq
-        )
-    });
+    let view_only = crate::imap::view::holds_all(&names);
     // (On the connection's task the view answers even if a change raced in since the check:
     // the next command reports it.)
     if view_only && !vanished && (from_view || store.version() == selected.seen_version) {
