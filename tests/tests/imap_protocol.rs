@@ -656,3 +656,33 @@ fn catenate_builds_a_message_from_text_and_stored_parts() {
         "nothing more was stored: {data}"
     );
 }
+
+#[test]
+fn subject_searches_and_sorts_follow_new_and_departed_mail_after_the_first_search() {
+    let server = TestServer::start(&[("alice", "pw")]);
+    let mut one = session(&server);
+    let mut two = session(&server);
+    // Enough messages that the first search reads the whole mailbox at once.
+    for n in 1..=40 {
+        let subject = if n % 10 == 0 { "invoice" } else { "hello" };
+        one.append_message("INBOX", &format!("{subject} {n:02}"), "body");
+    }
+    one.ok("SELECT INBOX");
+    let found = one.ok("UID SEARCH SUBJECT invoice");
+    assert!(found.contains("* SEARCH 10 20 30 40"), "{found}");
+
+    // A few more, found one by one; and one that left but this session still shows.
+    one.append_message("INBOX", "Re: invoice 41", "body");
+    one.append_message("INBOX", "an invoice 00", "body");
+    two.ok("SELECT INBOX");
+    two.ok("UID STORE 20 +FLAGS (\\Deleted)");
+    two.ok("UID EXPUNGE 20");
+    let found = one.ok("UID SEARCH SUBJECT invoice");
+    assert!(found.contains("* SEARCH 10 20 30 40 41 42"), "{found}");
+
+    // The base subject drops "Re:", so "invoice 41" sorts after "invoice 40".
+    let sorted = one.ok("UID SORT (SUBJECT) UTF-8 SUBJECT invoice");
+    assert!(sorted.contains("* SORT 42 10 20 30 40 41"), "{sorted}");
+    let again = one.ok("UID SORT (REVERSE SUBJECT) UTF-8 SUBJECT invoice");
+    assert!(again.contains("* SORT 41 40 30 20 10 42"), "{again}");
+}

@@ -12,6 +12,7 @@ mod ops;
 mod peers;
 mod read;
 mod resolve;
+mod search_cache;
 mod sync;
 mod text_index;
 
@@ -61,6 +62,7 @@ pub struct Replica {
     /// Highest modification sequence / dot counter used; persisted with every commit.
     clock: u64,
     settings: SyncSettings,
+    search_cache: search_cache::SearchTextCache,
     /// Held for the life of the replica: the OS releases it when the process dies.
     _writer_lock: Option<std::fs::File>,
 }
@@ -124,6 +126,7 @@ impl Replica {
             account_seed: meta_get(&conn, "account_seed")?.unwrap_or(0) as u64,
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: SyncSettings::default(),
+            search_cache: Default::default(),
             conn,
             _writer_lock: None,
         })
@@ -149,6 +152,7 @@ impl Replica {
                 .map_or(options.account_seed, |v| v as u64),
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: options.sync,
+            search_cache: Default::default(),
             conn,
             _writer_lock: writer_lock,
         };

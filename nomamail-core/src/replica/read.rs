@@ -301,65 +301,70 @@ impl Replica {
             .map(|bytes| crate::summary::Summary::of(&bytes)))
     }
 
-    /// The search fields of every live message of a mailbox whose body is here, by entry:
-    /// one pass, no summary decoded. Only the fields in `wanted` are filled (the others are
-    /// left empty), so a SUBJECT search does not copy every address list.
+    /// The search and sort fields of the given entries, from the in-memory cache where it
+    /// has them. A cold cache is filled with one read of the mailbox's rows; an entry the
+    /// mailbox no longer holds (a message that left but is still shown) is read alone.
     pub fn search_texts(
-        &self,
+        &mut self,
         mailbox: MailboxId,
-        wanted: crate::summary::TextFields,
+        entries: &[(EntryId, BlobHash)],
     ) -> Result<crate::summary::TextsById> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT e.id, s.subject, s.from_text, s.to_text, s.cc_text, s.bcc_text, s.sent,
-                    s.sent_zone, s.from_mailbox, s.to_mailbox, s.cc_mailbox, s.from_display,
-                    s.to_display
-             FROM entries e JOIN summaries s ON s.blob = e.blob AND s.version = ?2
-             WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid IS NOT NULL",
-        )?;
-        let rows = stmt.query_map(
-            params![mailbox.to_bytes(), crate::summary::SUMMARY_VERSION],
-            |r| {
-                let id: Vec<u8> = r.get(0)?;
-                let text = |column: usize, want: bool| -> rusqlite::Result<String> {
-                    if want {
-                        r.get(column)
-                    } else {
-                        Ok(String::new())
-                    }
-                };
-                let sent = if wanted.sent {
-                    let sent: Option<i64> = r.get(6)?;
-                    let zone: Option<i16> = r.get(7)?;
-                    sent.map(|s| (s, zone.unwrap_or(0)))
-                } else {
-                    None
-                };
-                Ok((
-                    id,
-                    crate::summary::SearchText {
-                        subject: text(1, wanted.subject)?,
-                        from: text(2, wanted.from)?,
-                        to: text(3, wanted.to)?,
-                        cc: text(4, wanted.cc)?,
-                        bcc: text(5, wanted.bcc)?,
-                        sent,
-                        from_mailbox: text(8, wanted.sort)?,
-                        to_mailbox: text(9, wanted.sort)?,
-                        cc_mailbox: text(10, wanted.sort)?,
-                        from_display: text(11, wanted.sort)?,
-                        to_display: text(12, wanted.sort)?,
-                    },
-                ))
-            },
-        )?;
+        /// Past this many misses, one walk of the mailbox beats a lookup per body.
+        const BULK_AFTER: usize = 32;
+        let misses = entries
+            .iter()
+            .filter(|(_, blob)| !self.search_cache.contains(blob))
+            .count();
+        if misses > BULK_AFTER {
+            self.cache_mailbox_texts(mailbox)?;
+        }
         let mut out = crate::summary::TextsById::default();
-        for row in rows {
-            let (id, text) = row?;
-            if let Some(id) = ItemId::from_bytes(&id) {
-                out.insert(id, text);
+        for (id, blob) in entries {
+            if !self.search_cache.contains(blob)
+                && let Some(text) = self.body_search_text(*blob)?
+            {
+                self.search_cache.insert(*blob, text);
+            }
+            if let Some(text) = self.search_cache.get(blob) {
+                out.insert(*id, text.clone());
             }
         }
         Ok(out)
+    }
+
+    fn cache_mailbox_texts(&mut self, mailbox: MailboxId) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT s.blob, {SEARCH_TEXT_COLUMNS}
+             FROM entries e JOIN summaries s ON s.blob = e.blob AND s.version = ?2
+             WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid IS NOT NULL"
+        ))?;
+        let rows = stmt.query_map(
+            params![mailbox.to_bytes(), crate::summary::SUMMARY_VERSION],
+            |r| Ok((r.get::<_, Vec<u8>>(0)?, search_text_from_row(r, 1)?)),
+        )?;
+        for row in rows {
+            let (blob, text) = row?;
+            if let Ok(blob) = <[u8; 32]>::try_from(blob) {
+                self.search_cache.insert(BlobHash(blob), text);
+            }
+        }
+        Ok(())
+    }
+
+    fn body_search_text(&self, blob: BlobHash) -> Result<Option<crate::summary::SearchText>> {
+        let stored = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SEARCH_TEXT_COLUMNS} FROM summaries s WHERE s.blob = ?1 AND s.version = ?2"
+            ))?
+            .query_row(params![blob.0, crate::summary::SUMMARY_VERSION], |r| {
+                search_text_from_row(r, 0)
+            })
+            .optional()?;
+        match stored {
+            Some(text) => Ok(Some(text)),
+            None => Ok(self.summary(blob)?.map(|s| s.fields.search_text())),
+        }
     }
 
     /// The first `len` bytes of a body (its header, say), without reading the rest.
@@ -448,4 +453,30 @@ impl Replica {
             conflicts: count("SELECT count(*) FROM conflicts")?,
         })
     }
+}
+
+/// The `summaries` columns a `SearchText` is read from, in `search_text_from_row`'s order.
+const SEARCH_TEXT_COLUMNS: &str = "s.subject, s.from_text, s.to_text, s.cc_text, s.bcc_text, \
+    s.sent, s.sent_zone, s.from_mailbox, s.to_mailbox, s.cc_mailbox, s.from_display, s.to_display";
+
+fn search_text_from_row(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<crate::summary::SearchText> {
+    let sent: Option<i64> = r.get(first + 5)?;
+    let zone: Option<i16> = r.get(first + 6)?;
+    Ok(crate::summary::SearchText {
+        subject: r.get(first)?,
+        from: r.get(first + 1)?,
+        to: r.get(first + 2)?,
+        cc: r.get(first + 3)?,
+        bcc: r.get(first + 4)?,
+        sent: sent.map(|s| (s, zone.unwrap_or(0))),
+        from_mailbox: r.get(first + 7)?,
+        to_mailbox: r.get(first + 8)?,
+        cc_mailbox: r.get(first + 9)?,
+        from_display: r.get(first + 10)?,
+        to_display: r.get(first + 11)?,
+        sort_subject: Default::default(),
+    })
 }

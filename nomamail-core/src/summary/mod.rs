@@ -148,33 +148,11 @@ pub struct FirstAddress {
 /// The search fields of a mailbox's messages, looked up once per message per search: a
 /// fast hash (randomly seeded per map, as the standard one is) instead of SipHash, which
 /// was a tenth of a SUBJECT search.
-pub type TextsById =
-    std::collections::HashMap<crate::ids::EntryId, SearchText, foldhash::fast::RandomState>;
-
-/// Which of `SearchText`'s fields a search reads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TextFields {
-    pub subject: bool,
-    pub from: bool,
-    pub to: bool,
-    pub cc: bool,
-    pub bcc: bool,
-    pub sent: bool,
-    /// The first addresses and display names SORT orders by.
-    pub sort: bool,
-}
-
-impl TextFields {
-    pub const ALL: TextFields = TextFields {
-        subject: true,
-        from: true,
-        to: true,
-        cc: true,
-        bcc: true,
-        sent: true,
-        sort: true,
-    };
-}
+pub type TextsById = std::collections::HashMap<
+    crate::ids::EntryId,
+    std::sync::Arc<SearchText>,
+    foldhash::fast::RandomState,
+>;
 
 /// The search and sort fields in lower case, as SEARCH and SORT compare them
 /// (case-insensitively).
@@ -191,6 +169,16 @@ pub struct SearchText {
     pub cc_mailbox: String,
     pub from_display: String,
     pub to_display: String,
+    /// SORT SUBJECT's key (the base subject, casemapped), worked out the first time a sort
+    /// asks for it: the text is cached with the body, so later sorts reuse it.
+    pub sort_subject: std::sync::OnceLock<String>,
+}
+
+impl SearchText {
+    pub fn sort_subject(&self) -> &str {
+        self.sort_subject
+            .get_or_init(|| casemap::casemap(&subject::base_subject(&self.subject).text))
+    }
 }
 
 impl SearchFields {
@@ -207,6 +195,7 @@ impl SearchFields {
             cc_mailbox: self.first_cc.mailbox.to_lowercase(),
             from_display: self.first_from.display.to_lowercase(),
             to_display: self.first_to.display.to_lowercase(),
+            sort_subject: Default::default(),
         }
     }
 }

@@ -14,8 +14,8 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
 use crate::imap::state::Session;
 use crate::imap::view::SelectedView;
+use crate::summary::SearchText;
 use crate::summary::header::header_text;
-use crate::summary::{SearchText, TextFields};
 use crate::{EntryInfo, TextScope};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
@@ -204,28 +204,16 @@ pub fn matching(
     }
     let (store, selected) = super::selected(session)?;
     let messages = entries_at(&store, selected, (1..=selected.view.len()).collect())?;
-    let wanted = if with_texts {
-        TextFields::ALL
-    } else {
-        summary_fields(&key)
-    };
-    let needs_texts = wanted != TextFields::default();
-    let mut texts = if needs_texts {
+    let texts = if with_texts || compares_summary_fields(&key) {
         let mailbox = selected.mailbox;
-        store.read(|r| r.search_texts(mailbox, wanted))?
+        let bodies: Vec<_> = messages
+            .iter()
+            .map(|(_, entry, _)| (entry.id, entry.blob))
+            .collect();
+        store.read(|r| r.search_texts(mailbox, &bodies))?
     } else {
         Default::default()
     };
-    if needs_texts {
-        // Messages that left the mailbox (still shown) are not in the batch: read theirs.
-        for (_, entry, _) in &messages {
-            if !texts.contains_key(&entry.id)
-                && let Ok(Some(summary)) = store.read(|r| r.summary(entry.blob))
-            {
-                texts.insert(entry.id, summary.fields.search_text());
-            }
-        }
-    }
     let hits = TextHits::look_up(&store, &key)?;
     let reads_headers = reads_header_fields(&key);
     let mut found = Vec::new();
@@ -243,7 +231,7 @@ pub fn matching(
             store: &store,
             view: &selected.view,
             recent: &selected.recent,
-            text: texts.get(&entry.id),
+            text: texts.get(&entry.id).map(|t| &**t),
             hits: &hits,
             parsed: parsed.as_ref(),
         };
@@ -287,24 +275,23 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
     any(key, &mut |k| matches!(k, SearchKey::ModSequence { .. }))
 }
 
-/// The summary fields a search's keys compare: the address and subject fields, the sent
-/// date.
-fn summary_fields(key: &SearchKey<'_>) -> TextFields {
+/// Whether a search's keys compare summary fields: the address and subject fields, the
+/// sent date.
+fn compares_summary_fields(key: &SearchKey<'_>) -> bool {
     use SearchKey as K;
-    let mut fields = TextFields::default();
     any(key, &mut |k| {
-        match k {
-            K::Bcc(_) => fields.bcc = true,
-            K::Cc(_) => fields.cc = true,
-            K::From(_) => fields.from = true,
-            K::SentBefore(_) | K::SentOn(_) | K::SentSince(_) => fields.sent = true,
-            K::Subject(_) => fields.subject = true,
-            K::To(_) => fields.to = true,
-            _ => {}
-        }
-        false
-    });
-    fields
+        matches!(
+            k,
+            K::Bcc(_)
+                | K::Cc(_)
+                | K::From(_)
+                | K::SentBefore(_)
+                | K::SentOn(_)
+                | K::SentSince(_)
+                | K::Subject(_)
+                | K::To(_)
+        )
+    })
 }
 
 /// Keys that need the message itself: header fields summaries do not keep.

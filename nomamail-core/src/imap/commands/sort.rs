@@ -8,11 +8,11 @@ use crate::imap::reply::{Outcome, Replies};
 use crate::imap::state::Session;
 use crate::summary::SearchText;
 use crate::summary::casemap::casemap;
-use crate::summary::subject::base_subject;
 use imap_types::core::{Charset, Vec1};
 use imap_types::extensions::sort::{SortCriterion, SortKey};
 use imap_types::response::Data;
 use imap_types::search::SearchKey;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::num::NonZeroU32;
 
@@ -42,22 +42,22 @@ pub fn run(
 /// One sort key of one message, computed once rather than at every comparison: strings in
 /// i;unicode-casemap form.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum Value {
+enum Value<'a> {
     Number(i64),
-    Text(String),
+    Text(Cow<'a, str>),
 }
 
-fn value(key: &SortKey, entry: &EntryInfo, text: &SearchText) -> Value {
+fn value<'a>(key: &SortKey, entry: &EntryInfo, text: &'a SearchText) -> Value<'a> {
     match key {
         SortKey::Arrival => Value::Number(entry.internal_date),
         SortKey::Date => Value::Number(sent_date(text.sent, entry)),
         SortKey::Size => Value::Number(i64::try_from(entry.size).unwrap_or(i64::MAX)),
-        SortKey::Subject => Value::Text(casemap(&base_subject(&text.subject).text)),
-        SortKey::From => Value::Text(casemap(&text.from_mailbox)),
-        SortKey::To => Value::Text(casemap(&text.to_mailbox)),
-        SortKey::Cc => Value::Text(casemap(&text.cc_mailbox)),
-        SortKey::DisplayFrom => Value::Text(casemap(&text.from_display)),
-        SortKey::DisplayTo => Value::Text(casemap(&text.to_display)),
+        SortKey::Subject => Value::Text(Cow::Borrowed(text.sort_subject())),
+        SortKey::From => Value::Text(Cow::Owned(casemap(&text.from_mailbox))),
+        SortKey::To => Value::Text(Cow::Owned(casemap(&text.to_mailbox))),
+        SortKey::Cc => Value::Text(Cow::Owned(casemap(&text.cc_mailbox))),
+        SortKey::DisplayFrom => Value::Text(Cow::Owned(casemap(&text.from_display))),
+        SortKey::DisplayTo => Value::Text(Cow::Owned(casemap(&text.to_display))),
     }
 }
 
@@ -67,7 +67,7 @@ fn sorted<'a>(found: &'a Found, criteria: &[SortCriterion]) -> Vec<(u32, &'a Ent
         .messages
         .iter()
         .map(|(seq, entry)| {
-            let text = found.texts.get(&entry.id).unwrap_or(&empty);
+            let text = found.texts.get(&entry.id).map_or(&empty, |t| &**t);
             let values = criteria
                 .iter()
                 .map(|c| value(&c.key, entry, text))

@@ -1,0 +1,35 @@
+//! The search and sort fields of bodies, kept in memory once read. A summary is a function
+//! of the body's bytes only, so a cached entry never goes stale: a SUBJECT search or a SORT
+//! then walks the view and looks each body up here, instead of joining the mailbox's rows
+//! with their summaries in SQLite every time.
+
+use crate::ids::BlobHash;
+use crate::summary::SearchText;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Bodies kept at most (a few hundred bytes each); past it the cache starts again, which
+/// costs one mailbox read, not a wrong answer.
+const MAX_CACHED: usize = 250_000;
+
+#[derive(Default)]
+pub(super) struct SearchTextCache {
+    by_blob: HashMap<BlobHash, Arc<SearchText>, foldhash::fast::RandomState>,
+}
+
+impl SearchTextCache {
+    pub(super) fn get(&self, blob: &BlobHash) -> Option<&Arc<SearchText>> {
+        self.by_blob.get(blob)
+    }
+
+    pub(super) fn contains(&self, blob: &BlobHash) -> bool {
+        self.by_blob.contains_key(blob)
+    }
+
+    pub(super) fn insert(&mut self, blob: BlobHash, text: SearchText) {
+        if self.by_blob.len() >= MAX_CACHED {
+            self.by_blob.clear();
+        }
+        self.by_blob.insert(blob, Arc::new(text));
+    }
+}
