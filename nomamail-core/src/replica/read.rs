@@ -320,13 +320,14 @@ impl Replica {
         }
         let mut out = crate::summary::TextsById::default();
         for (id, blob) in entries {
-            if !self.search_cache.contains(blob)
-                && let Some(text) = self.body_search_text(*blob)?
-            {
-                self.search_cache.insert(*blob, text);
-            }
-            if let Some(text) = self.search_cache.get(blob) {
-                out.insert(*id, text.clone());
+            let text = match self.search_cache.get(blob) {
+                Some(text) => Some(text.clone()),
+                None => self
+                    .body_search_text(*blob)?
+                    .map(|text| self.search_cache.insert(*blob, text)),
+            };
+            if let Some(text) = text {
+                out.insert(*id, text);
             }
         }
         Ok(out)

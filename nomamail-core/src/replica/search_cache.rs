@@ -26,10 +26,13 @@ impl SearchTextCache {
         self.by_blob.contains_key(blob)
     }
 
-    pub(super) fn insert(&mut self, blob: BlobHash, text: SearchText) {
+    /// Keeps `text` and hands back the shared copy.
+    pub(super) fn insert(&mut self, blob: BlobHash, text: SearchText) -> Arc<SearchText> {
         if self.by_blob.len() >= MAX_CACHED {
             self.by_blob.clear();
         }
-        self.by_blob.insert(blob, Arc::new(text));
+        let text = Arc::new(text);
+        self.by_blob.insert(blob, text.clone());
+        text
     }
 }
