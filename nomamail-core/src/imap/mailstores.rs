@@ -21,8 +21,9 @@ pub struct Mailstores {
     /// blocking threads of the runtime that added up to ~300 MiB after 100 logins.
     verifiers: mpsc::Sender<VerifyJob>,
     open: Arc<Mutex<HashMap<String, Arc<Mailstore>>>>,
-    /// Accounts whose stores have bodies waiting for the full-text index.
-    indexer: mpsc::Sender<String>,
+    /// Accounts whose stores have bodies waiting for the full-text index, and mailboxes
+    /// whose search fields are wanted in memory.
+    indexer: mpsc::Sender<Background>,
     durability: Durability,
     sync: SyncSettings,
     /// Bumped after a write to any account: the sync sender waits on it.
@@ -36,7 +37,7 @@ pub struct Mailstore {
     /// Bumped after every write; sessions compare it with the value they last caught up to.
     changes: watch::Sender<u64>,
     any_change: Arc<watch::Sender<u64>>,
-    indexer: mpsc::Sender<String>,
+    indexer: mpsc::Sender<Background>,
     /// Set while the indexer has this account queued, so a burst of writes queues it once.
     index_queued: AtomicBool,
     /// Commands of this account running on blocking threads at once. They take turns on the
@@ -187,9 +188,17 @@ impl Mailstore {
         self.any_change.send_modify(|version| *version += 1);
         if !self.index_queued.swap(true, Ordering::AcqRel) {
             // No indexer (the server is going away): searches index what they need.
-            let _ = self.indexer.send(self.user.clone());
+            let _ = self.indexer.send(Background::Index(self.user.clone()));
         }
         out
+    }
+
+    /// Has the mailbox's search and sort fields read into memory in the background (a
+    /// session just selected it), unless they are there already.
+    pub fn prepare_searches(&self, mailbox: crate::ids::MailboxId) {
+        let _ = self
+            .indexer
+            .send(Background::FillSearchTexts(self.user.clone(), mailbox));
     }
 
     pub fn version(&self) -> u64 {
@@ -201,39 +210,83 @@ impl Mailstore {
     }
 }
 
-/// Bodies wait for the full-text index in a few hundred per transaction, indexed on a thread
-/// of its own a moment after the writes that stored them, so no APPEND or sync waits for it;
-/// the store lock is let go between batches, so sessions get their turn. The thread ends
-/// when the server's stores are gone.
-fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Sender<String> {
-    const BATCH: usize = 200;
-    let (queue, jobs) = mpsc::channel::<String>();
+/// Work the store does on a thread of its own, so no client command waits for it.
+enum Background {
+    /// Bodies of this account wait for the full-text index.
+    Index(String),
+    /// A session selected this mailbox: read its search fields into memory before the
+    /// client's first search asks for them.
+    FillSearchTexts(String, crate::ids::MailboxId),
+}
+
+/// Bodies wait for the full-text index, indexed in batches once the account's writes pause,
+/// so no APPEND or sync waits for it (a search indexes what it needs first); the store lock is
+/// let go between batches, so sessions get their turn. The thread ends when the server's
+/// stores are gone.
+fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Sender<Background> {
+    const BATCH: usize = 50;
+    let (queue, jobs) = mpsc::channel::<Background>();
     let _ = std::thread::Builder::new()
         .name("text-indexer".into())
         .spawn(move || {
-            while let Ok(user) = jobs.recv() {
-                // A burst of APPENDs is indexed as one batch rather than one by one.
-                std::thread::sleep(std::time::Duration::from_millis(200));
+            while let Ok(job) = jobs.recv() {
+                let user = match &job {
+                    Background::Index(user) | Background::FillSearchTexts(user, _) => user,
+                };
                 let Some(open) = open.upgrade() else {
                     return;
                 };
-                let store = lock(&open).get(&user).cloned();
+                let store = lock(&open).get(user).cloned();
                 drop(open);
                 let Some(store) = store else {
                     continue;
                 };
-                store.index_queued.store(false, Ordering::Release);
-                loop {
-                    match store.read(|r| r.index_pending_texts(BATCH)) {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(error) => {
-                            tracing::warn!("text index for {user}: {error}");
-                            break;
+                match job {
+                    Background::Index(_) => {
+                        wait_for_a_pause(&store);
+                        store.index_queued.store(false, Ordering::Release);
+                        loop {
+                            match store.read(|r| r.index_pending_texts(BATCH)) {
+                                Ok(0) => break,
+                                Ok(_) => {}
+                                Err(error) => {
+                                    tracing::warn!("text index for {user}: {error}");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Background::FillSearchTexts(_, mailbox) => {
+                        let mut after = 0;
+                        loop {
+                            match store.read(|r| r.fill_search_texts(mailbox, after, BATCH * 40)) {
+                                Ok(Some(next)) => after = next,
+                                Ok(None) => break,
+                                Err(error) => {
+                                    tracing::warn!("search fields for {user}: {error}");
+                                    break;
+                                }
+                            }
                         }
                     }
                 }
             }
         });
     queue
+}
+
+/// Waits until the account has gone a moment without a write, so a burst of APPENDs is
+/// indexed after it rather than between its messages (each batch holds the store lock), but
+/// no longer than a few seconds under a steady stream of writes.
+fn wait_for_a_pause(store: &Mailstore) {
+    const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
+    const AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    loop {
+        let version = store.version();
+        std::thread::sleep(QUIET);
+        if store.version() == version || started.elapsed() >= AT_MOST {
+            return;
+        }
+    }
 }

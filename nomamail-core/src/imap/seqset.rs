@@ -105,6 +105,10 @@ mod tests {
                     uid,
                     flags: Vec::new(),
                     modseq: 1,
+                    blob: crate::ids::BlobHash([0; 32]),
+                    size: 0,
+                    internal_date: 0,
+                    date_offset_minutes: 0,
                 })
                 .collect(),
         )

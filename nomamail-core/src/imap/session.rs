@@ -6,8 +6,8 @@
 use super::commands;
 use super::extended::Extension;
 use super::reply::{Outcome, Replies};
-use super::state::{Reply, Session, State, flags_fetch, known};
-use super::view::{Change, Update};
+use super::state::{Reply, Session, State, flags_fetch};
+use super::view::{Change, Known, Update};
 use imap_types::command::{Command, CommandBody};
 use imap_types::response::Data;
 
@@ -235,7 +235,7 @@ impl Session {
                     .into_iter()
                     .map(|change| match change {
                         crate::EntryChange::Live(entry) if entry.mailbox == mailbox => {
-                            Change::Present(known(entry))
+                            Change::Present(Known::from(entry))
                         }
                         crate::EntryChange::Live(entry) => Change::Absent(entry.id),
                         crate::EntryChange::Gone(id) => Change::Absent(id),
@@ -243,7 +243,7 @@ impl Session {
                     .collect(),
                 // The change log no longer reaches back: compare with the whole mailbox.
                 None => {
-                    let now = r.entries(mailbox)?.into_iter().map(known).collect();
+                    let now = r.entries(mailbox)?.into_iter().map(Known::from).collect();
                     selected.view.changes_to(now)
                 }
             };

@@ -6,7 +6,7 @@
 use super::config::ServerConfig;
 use super::mailstores::{Mailstore, Mailstores};
 use super::reply::Replies;
-use super::view::{Known, SelectedView};
+use super::view::SelectedView;
 use super::wire;
 use crate::ids::MailboxId;
 use imap_types::core::Vec1;
@@ -199,15 +199,6 @@ impl Session {
             State::Selected { selected, .. } => selected.saved_numbers(by_uid),
             _ => Vec::new(),
         }
-    }
-}
-
-pub fn known(entry: crate::EntryInfo) -> Known {
-    Known {
-        id: entry.id,
-        uid: entry.uid,
-        flags: entry.flags,
-        modseq: entry.modseq,
     }
 }
 

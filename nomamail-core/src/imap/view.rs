@@ -8,16 +8,36 @@
 //! messages stay in the view (still addressable by their old numbers) until a later command
 //! allows expunges.
 
-use crate::ids::EntryId;
+use crate::ids::{BlobHash, EntryId};
 use std::collections::{BTreeSet, HashMap};
 
-/// What the view knows of one message.
+/// What the view knows of one message: its flags as the client was last told them, and
+/// the fields an entry never changes, so FETCH FLAGS and most searches need no store read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Known {
     pub id: EntryId,
     pub uid: u32,
     pub flags: Vec<String>,
     pub modseq: u64,
+    pub blob: BlobHash,
+    pub size: u64,
+    pub internal_date: i64,
+    pub date_offset_minutes: i16,
+}
+
+impl From<crate::EntryInfo> for Known {
+    fn from(entry: crate::EntryInfo) -> Known {
+        Known {
+            id: entry.id,
+            uid: entry.uid,
+            flags: entry.flags,
+            modseq: entry.modseq,
+            blob: entry.blob,
+            size: entry.size,
+            internal_date: entry.internal_date,
+            date_offset_minutes: entry.date_offset_minutes,
+        }
+    }
 }
 
 /// A message's change since the view last looked, as the store reports it.
@@ -238,6 +258,10 @@ mod tests {
             uid,
             flags: flags.iter().map(|f| f.to_string()).collect(),
             modseq: 0,
+            blob: BlobHash([0; 32]),
+            size: 0,
+            internal_date: 0,
+            date_offset_minutes: 0,
         }
     }
 

@@ -9,10 +9,10 @@ use rusqlite::{OptionalExtension, params};
 
 pub(super) fn put(tx: &Tx<'_>, bytes: &[u8]) -> Result<BlobHash> {
     let hash = BlobHash::of(bytes);
-    let added = tx.sql.execute(
-        "INSERT OR IGNORE INTO blobs (hash, data) VALUES (?1, ?2)",
-        params![hash.0, bytes],
-    )?;
+    let added = tx
+        .sql
+        .prepare_cached("INSERT OR IGNORE INTO blobs (hash, data) VALUES (?1, ?2)")?
+        .execute(params![hash.0, bytes])?;
     if added > 0 {
         summarize(&tx.sql, hash, bytes)?;
     }
@@ -57,11 +57,8 @@ pub(super) fn summarize_missing(conn: &mut rusqlite::Connection) -> Result<u64> 
     // Once every body has a current summary, every body stored later gets one as it comes:
     // later openings need not look again.
     let complete: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'summaries_complete'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT value FROM meta WHERE key = 'summaries_complete'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     if complete == Some(i64::from(crate::summary::SUMMARY_VERSION)) {
         return Ok(0);
@@ -100,21 +97,17 @@ pub(super) fn summarize_missing(conn: &mut rusqlite::Connection) -> Result<u64> 
 }
 
 pub(super) fn has(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
-    Ok(tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
-        [hash.0],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)")?
+        .query_row([hash.0], |r| r.get(0))?)
 }
 
 pub(super) fn len(tx: &Tx<'_>, hash: BlobHash) -> Result<Option<u64>> {
     Ok(tx
         .sql
-        .query_row(
-            "SELECT length(data) FROM blobs WHERE hash = ?1",
-            [hash.0],
-            |r| r.get::<_, i64>(0),
-        )
+        .prepare_cached("SELECT length(data) FROM blobs WHERE hash = ?1")?
+        .query_row([hash.0], |r| r.get::<_, i64>(0))
         .optional()?
         .map(|n| n as u64))
 }
@@ -129,9 +122,8 @@ pub(crate) fn read_range(
 ) -> Result<Option<Vec<u8>>> {
     use std::io::{Read, Seek, SeekFrom};
     let rowid: Option<i64> = conn
-        .query_row("SELECT rowid FROM blobs WHERE hash = ?1", [hash.0], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT rowid FROM blobs WHERE hash = ?1")?
+        .query_row([hash.0], |r| r.get(0))
         .optional()?;
     let Some(rowid) = rowid else { return Ok(None) };
     let mut blob = conn.blob_open(rusqlite::MAIN_DB, c"blobs", c"data", rowid, true)?;
@@ -147,11 +139,14 @@ pub(crate) fn read_range(
 
 fn forget_partial(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
     tx.sql
-        .execute("DELETE FROM partial_blobs WHERE hash = ?1", [hash.0])?;
+        .prepare_cached("DELETE FROM partial_blobs WHERE hash = ?1")?
+        .execute([hash.0])?;
     tx.sql
-        .execute("DELETE FROM partial_chunks WHERE hash = ?1", [hash.0])?;
+        .prepare_cached("DELETE FROM partial_chunks WHERE hash = ?1")?
+        .execute([hash.0])?;
     tx.sql
-        .execute("DELETE FROM missing_blobs WHERE hash = ?1", [hash.0])?;
+        .prepare_cached("DELETE FROM missing_blobs WHERE hash = ?1")?
+        .execute([hash.0])?;
     Ok(())
 }
 
@@ -168,21 +163,17 @@ pub(super) enum ChunkOutcome {
 
 pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
     // Only bodies a message here is waiting for: a peer cannot fill the disk with others.
-    let wanted: bool = tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM missing_blobs WHERE hash = ?1)",
-        [chunk.hash.0],
-        |r| r.get(0),
-    )?;
+    let wanted: bool = tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM missing_blobs WHERE hash = ?1)")?
+        .query_row([chunk.hash.0], |r| r.get(0))?;
     if !wanted || has(tx, chunk.hash)? {
         return Ok(ChunkOutcome::Ignored);
     }
     let partial: Option<(i64, i64)> = tx
         .sql
-        .query_row(
-            "SELECT total, have FROM partial_blobs WHERE hash = ?1",
-            [chunk.hash.0],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT total, have FROM partial_blobs WHERE hash = ?1")?
+        .query_row([chunk.hash.0], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let have = match partial {
         Some((total, have)) if total as u64 == chunk.total => have as u64,
@@ -198,15 +189,17 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
         return Ok(ChunkOutcome::Ignored);
     }
     let tail = &chunk.data[(have - chunk.offset) as usize..];
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO partial_chunks (hash, offset, data) VALUES (?1, ?2, ?3)",
-        params![chunk.hash.0, have as i64, tail],
-    )?;
+    tx.sql
+        .prepare_cached(
+            "INSERT OR REPLACE INTO partial_chunks (hash, offset, data) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![chunk.hash.0, have as i64, tail])?;
     if end < chunk.total {
-        tx.sql.execute(
-            "INSERT OR REPLACE INTO partial_blobs (hash, total, have) VALUES (?1, ?2, ?3)",
-            params![chunk.hash.0, chunk.total as i64, end as i64],
-        )?;
+        tx.sql
+            .prepare_cached(
+                "INSERT OR REPLACE INTO partial_blobs (hash, total, have) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![chunk.hash.0, chunk.total as i64, end as i64])?;
         return Ok(ChunkOutcome::Stored);
     }
     let mut data = Vec::with_capacity(chunk.total as usize);
@@ -225,19 +218,21 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
     }
     // Missing stays recorded until the blob is really there.
     tx.sql
-        .execute("DELETE FROM partial_blobs WHERE hash = ?1", [chunk.hash.0])?;
+        .prepare_cached("DELETE FROM partial_blobs WHERE hash = ?1")?
+        .execute([chunk.hash.0])?;
     tx.sql
-        .execute("DELETE FROM partial_chunks WHERE hash = ?1", [chunk.hash.0])?;
+        .prepare_cached("DELETE FROM partial_chunks WHERE hash = ?1")?
+        .execute([chunk.hash.0])?;
     if data.len() as u64 != chunk.total || BlobHash::of(&data) != chunk.hash {
         return Ok(ChunkOutcome::Corrupt);
     }
-    tx.sql.execute(
-        "INSERT INTO blobs (hash, data) VALUES (?1, ?2)",
-        params![chunk.hash.0, data],
-    )?;
+    tx.sql
+        .prepare_cached("INSERT INTO blobs (hash, data) VALUES (?1, ?2)")?
+        .execute(params![chunk.hash.0, data])?;
     summarize(&tx.sql, chunk.hash, &data)?;
     tx.sql
-        .execute("DELETE FROM missing_blobs WHERE hash = ?1", [chunk.hash.0])?;
+        .prepare_cached("DELETE FROM missing_blobs WHERE hash = ?1")?
+        .execute([chunk.hash.0])?;
     Ok(ChunkOutcome::Completed)
 }
 
@@ -247,7 +242,8 @@ pub(super) fn accept_chunk(tx: &Tx<'_>, chunk: &Chunk) -> Result<ChunkOutcome> {
 pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
     let cursor: Vec<u8> = tx
         .sql
-        .query_row("SELECT hash FROM wants_cursor", [], |r| r.get(0))
+        .prepare_cached("SELECT hash FROM wants_cursor")?
+        .query_row([], |r| r.get(0))
         .optional()?
         .unwrap_or_default();
     let mut rows = missing_after(tx, &cursor, limit)?;
@@ -277,10 +273,9 @@ pub(super) fn wants(tx: &Tx<'_>, limit: usize) -> Result<Vec<Want>> {
 /// The next list of wants starts after `last`. Called only for a bundle that is really sent,
 /// so polling, or a bundle rebuilt smaller, does not skip anything.
 pub(super) fn advance_wants_cursor(tx: &Tx<'_>, last: BlobHash) -> Result<()> {
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO wants_cursor (id, hash) VALUES (0, ?1)",
-        [last.0],
-    )?;
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO wants_cursor (id, hash) VALUES (0, ?1)")?
+        .execute([last.0])?;
     Ok(())
 }
 
@@ -302,16 +297,14 @@ fn missing_after(tx: &Tx<'_>, cursor: &[u8], limit: usize) -> Result<Vec<(Vec<u8
 /// the message made concurrently on a replica some hops away may still be on its way, and
 /// would bring the message back.
 pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -> Result<()> {
-    let referenced: bool = tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1)",
-        [hash.0],
-        |r| r.get(0),
-    )?;
+    let referenced: bool = tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1)")?
+        .query_row([hash.0], |r| r.get(0))?;
     if !referenced {
-        tx.sql.execute(
-            "INSERT OR IGNORE INTO retired_blobs (hash, since) VALUES (?1, ?2)",
-            params![hash.0, now_ms as i64],
-        )?;
+        tx.sql
+            .prepare_cached("INSERT OR IGNORE INTO retired_blobs (hash, since) VALUES (?1, ?2)")?
+            .execute(params![hash.0, now_ms as i64])?;
         forget_partial(tx, hash)?;
     }
     Ok(())
@@ -319,17 +312,17 @@ pub(super) fn retire_if_unreferenced(tx: &Tx<'_>, hash: BlobHash, now_ms: u64) -
 
 /// Whether a live entry still needs this blob.
 fn blob_needed(tx: &Tx<'_>, hash: BlobHash) -> Result<bool> {
-    Ok(tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1 AND removed = 0)",
-        [hash.0],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM entries WHERE blob = ?1 AND removed = 0)")?
+        .query_row([hash.0], |r| r.get(0))?)
 }
 
 /// A message that needs a retired blob brings it back into service.
 pub(super) fn unretire(tx: &Tx<'_>, hash: BlobHash) -> Result<()> {
     tx.sql
-        .execute("DELETE FROM retired_blobs WHERE hash = ?1", [hash.0])?;
+        .prepare_cached("DELETE FROM retired_blobs WHERE hash = ?1")?
+        .execute([hash.0])?;
     Ok(())
 }
 
@@ -348,16 +341,20 @@ pub(super) fn drop_retired(tx: &Tx<'_>, now_ms: u64, keep_ms: u64) -> Result<()>
     };
     for hash in doomed {
         tx.sql
-            .execute("DELETE FROM blobs WHERE hash = ?1", [&hash])?;
+            .prepare_cached("DELETE FROM blobs WHERE hash = ?1")?
+            .execute([&hash])?;
         tx.sql
-            .execute("DELETE FROM summaries WHERE blob = ?1", [&hash])?;
+            .prepare_cached("DELETE FROM summaries WHERE blob = ?1")?
+            .execute([&hash])?;
         if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
             super::text_index::forget(&tx.sql, BlobHash(hash))?;
         }
         tx.sql
-            .execute("DELETE FROM peer_blobs WHERE hash = ?1", [&hash])?;
+            .prepare_cached("DELETE FROM peer_blobs WHERE hash = ?1")?
+            .execute([&hash])?;
         tx.sql
-            .execute("DELETE FROM retired_blobs WHERE hash = ?1", [&hash])?;
+            .prepare_cached("DELETE FROM retired_blobs WHERE hash = ?1")?
+            .execute([&hash])?;
     }
     Ok(())
 }

@@ -24,11 +24,8 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
     let id = state.id.to_bytes();
     let old_place: Option<(Vec<u8>, Option<u32>, bool)> = tx
         .sql
-        .query_row(
-            "SELECT mailbox, uid, removed FROM entries WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT mailbox, uid, removed FROM entries WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     if let Some(old) = old_place
         .as_ref()
@@ -49,11 +46,13 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ");
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO entries
+    tx.sql
+        .prepare_cached(
+            "INSERT OR REPLACE INTO entries
          (id, mailbox, uid, removed, flags, blob, size, internal_date, date_offset, modseq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+        )?
+        .execute(params![
             id,
             view.mailbox.to_bytes(),
             view.uid,
@@ -64,23 +63,25 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
             e.internal_date,
             e.date_offset_minutes,
             modseq as i64
-        ],
-    )?;
+        ])?;
     tx.sql
-        .execute("DELETE FROM vacated_uids WHERE entry = ?1", [id])?;
+        .prepare_cached("DELETE FROM vacated_uids WHERE entry = ?1")?
+        .execute([id])?;
     // An expunged message's own UID is as dead as the ones it left.
     let current = view.uid.filter(|_| !view.removed).map(|uid| Placement {
         mailbox: view.mailbox,
         uid,
     });
     for place in e.placements.iter().filter(|p| Some(**p) != current) {
-        tx.sql.execute(
-            "INSERT OR IGNORE INTO vacated_uids (mailbox, uid, entry) VALUES (?1, ?2, ?3)",
-            params![place.mailbox.to_bytes(), place.uid, id],
-        )?;
+        tx.sql
+            .prepare_cached(
+                "INSERT OR IGNORE INTO vacated_uids (mailbox, uid, entry) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![place.mailbox.to_bytes(), place.uid, id])?;
     }
     tx.sql
-        .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+        .prepare_cached("DELETE FROM conflicts WHERE item = ?1")?
+        .execute([id])?;
     if view.expunge_contested {
         add_conflict(tx, "expunge", state.id)?;
     }
@@ -91,25 +92,22 @@ pub(super) fn entry_row(tx: &mut Tx<'_>, state: &ItemState, modseq: u64) -> Resu
         super::blobs::unretire(tx, e.blob)?;
     }
     if !view.removed
-        && !tx.sql.query_row(
-            "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
-            [e.blob.0],
-            |r| r.get::<_, bool>(0),
-        )?
+        && !tx
+            .sql
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)")?
+            .query_row([e.blob.0], |r| r.get::<_, bool>(0))?
     {
-        tx.sql.execute(
-            "INSERT OR IGNORE INTO missing_blobs VALUES (?1)",
-            [e.blob.0],
-        )?;
+        tx.sql
+            .prepare_cached("INSERT OR IGNORE INTO missing_blobs VALUES (?1)")?
+            .execute([e.blob.0])?;
     }
     Ok(())
 }
 
 fn add_conflict(tx: &Tx<'_>, kind: &str, item: ItemId) -> Result<()> {
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO conflicts (id, item) VALUES (?1, ?2)",
-        params![format!("{kind}:{item}"), item.to_bytes()],
-    )?;
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO conflicts (id, item) VALUES (?1, ?2)")?
+        .execute(params![format!("{kind}:{item}"), item.to_bytes()])?;
     Ok(())
 }
 
@@ -139,11 +137,8 @@ pub(super) fn settle(tx: &mut Tx<'_>) -> Result<()> {
 fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let row: Option<(Vec<u8>, Option<u32>, bool)> = tx
         .sql
-        .query_row(
-            "SELECT mailbox, uid, removed FROM entries WHERE id = ?1",
-            [id.to_bytes()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        .prepare_cached("SELECT mailbox, uid, removed FROM entries WHERE id = ?1")?
+        .query_row([id.to_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     let Some((mailbox, uid, removed)) = row else {
         return Ok(());
@@ -174,10 +169,10 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     let clashing: Vec<ItemId> = match uid {
         None => vec![id],
         Some(uid) => {
-            let holders: i64 = tx.sql.query_row(
-                "SELECT (SELECT count(*) FROM entries WHERE mailbox = ?1 AND uid = ?2)
-                      + (SELECT count(*) FROM vacated_uids WHERE mailbox = ?1 AND uid = ?2 AND entry != ?3)",
-                params![mailbox, uid, id.to_bytes()],
+            let holders: i64 = tx.sql
+.prepare_cached("SELECT (SELECT count(*) FROM entries WHERE mailbox = ?1 AND uid = ?2)
+                      + (SELECT count(*) FROM vacated_uids WHERE mailbox = ?1 AND uid = ?2 AND entry != ?3)")?
+.query_row(params![mailbox, uid, id.to_bytes()],
                 |r| r.get(0),
             )?;
             if holders < 2 {
@@ -195,11 +190,8 @@ fn uidnext_before(tx: &mut Tx<'_>, mailbox: MailboxId) -> Result<Option<u32>> {
     }
     let shown: Option<u32> = tx
         .sql
-        .query_row(
-            "SELECT uidnext FROM mailboxes WHERE id = ?1",
-            [mailbox.to_bytes()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT uidnext FROM mailboxes WHERE id = ?1")?
+        .query_row([mailbox.to_bytes()], |r| r.get(0))
         .optional()?;
     tx.uidnext_before.insert(mailbox, shown);
     Ok(shown)
@@ -243,12 +235,13 @@ fn renumber(tx: &mut Tx<'_>, mailbox: MailboxId, mut ids: Vec<ItemId>) -> Result
 
 /// One above every UID the mailbox has handed out or seen.
 pub(super) fn next_free_uid(tx: &Tx<'_>, mailbox: MailboxId) -> Result<u32> {
-    let seen: Option<u32> = tx.sql.query_row(
-        "SELECT max(m) FROM (SELECT max(uid) AS m FROM entries WHERE mailbox = ?1
+    let seen: Option<u32> = tx
+        .sql
+        .prepare_cached(
+            "SELECT max(m) FROM (SELECT max(uid) AS m FROM entries WHERE mailbox = ?1
                              UNION ALL SELECT max(uid) FROM vacated_uids WHERE mailbox = ?1)",
-        [mailbox.to_bytes()],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([mailbox.to_bytes()], |r| r.get(0))?;
     let state_next = match tx.load(mailbox)? {
         Some(st) => st.as_mailbox().map_or(1, |m| m.uidnext),
         None => 1,
@@ -276,34 +269,29 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
         // `save` queued this mailbox again; the next round writes its row.
         return Ok(());
     }
-    let holds_live_mail: bool = tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM entries WHERE mailbox = ?1 AND removed = 0)",
-        [id.to_bytes()],
-        |r| r.get(0),
-    )?;
+    let holds_live_mail: bool = tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM entries WHERE mailbox = ?1 AND removed = 0)")?
+        .query_row([id.to_bytes()], |r| r.get(0))?;
     let view = mailbox_view(m, holds_live_mail);
-    let modseq: i64 = tx.sql.query_row(
-        "SELECT modseq FROM items WHERE id = ?1",
-        [id.to_bytes()],
-        |r| r.get(0),
-    )?;
+    let modseq: i64 = tx
+        .sql
+        .prepare_cached("SELECT modseq FROM items WHERE id = ?1")?
+        .query_row([id.to_bytes()], |r| r.get(0))?;
     let old: Option<(String, bool)> = tx
         .sql
-        .query_row(
-            "SELECT name, removed FROM mailboxes WHERE id = ?1",
-            [id.to_bytes()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT name, removed FROM mailboxes WHERE id = ?1")?
+        .query_row([id.to_bytes()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if old.as_ref() != Some(&(view.name.clone(), view.removed)) {
         tx.names_dirty = true;
     }
-    tx.sql.execute(
-        "INSERT INTO mailboxes (id, name, shown_name, removed, uidvalidity, uidnext, subscribed, special_use, modseq)
+    tx.sql
+.prepare_cached("INSERT INTO mailboxes (id, name, shown_name, removed, uidvalidity, uidnext, subscribed, special_use, modseq)
          VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET name = ?2, removed = ?3, uidvalidity = ?4, uidnext = ?5,
-            subscribed = ?6, special_use = ?7, modseq = ?8",
-        params![
+            subscribed = ?6, special_use = ?7, modseq = ?8")?
+.execute(params![
             id.to_bytes(),
             view.name,
             view.removed,
@@ -314,10 +302,9 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
             modseq
         ],
     )?;
-    tx.sql.execute(
-        "DELETE FROM conflicts WHERE item = ?1 AND id NOT LIKE 'clash:%'",
-        [id.to_bytes()],
-    )?;
+    tx.sql
+        .prepare_cached("DELETE FROM conflicts WHERE item = ?1 AND id NOT LIKE 'clash:%'")?
+        .execute([id.to_bytes()])?;
     if !view.renamed_apart.is_empty() && !view.removed {
         add_conflict(tx, "rename", id)?;
     }
@@ -339,7 +326,8 @@ fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
     // Oldest first by the ids' own order (counter, then replica), not by their bytes.
     rows.sort_by_key(|(id, ..)| ItemId::from_bytes(id));
     tx.sql
-        .execute("DELETE FROM conflicts WHERE id LIKE 'clash:%'", [])?;
+        .prepare_cached("DELETE FROM conflicts WHERE id LIKE 'clash:%'")?
+        .execute([])?;
     let mut claimed: BTreeSet<String> = BTreeSet::new();
     for (id_bytes, name, removed, shown) in rows {
         let Some(id) = ItemId::from_bytes(&id_bytes) else {
@@ -353,10 +341,9 @@ fn settle_names(tx: &mut Tx<'_>) -> Result<()> {
             clash_name(&name, id)
         };
         if want != shown {
-            tx.sql.execute(
-                "UPDATE mailboxes SET shown_name = ?1 WHERE id = ?2",
-                params![want, id_bytes],
-            )?;
+            tx.sql
+                .prepare_cached("UPDATE mailboxes SET shown_name = ?1 WHERE id = ?2")?
+                .execute(params![want, id_bytes])?;
         }
     }
     Ok(())

@@ -170,11 +170,11 @@ impl Replica {
         let me = self.me;
         self.write(|tx| {
             tx.sql
-                .execute("INSERT INTO meta VALUES ('replica_id', ?1)", [me.0 as i64])?;
-            tx.sql.execute(
-                "INSERT INTO meta VALUES ('account_seed', ?1)",
-                [seed as i64],
-            )?;
+                .prepare_cached("INSERT INTO meta VALUES ('replica_id', ?1)")?
+                .execute([me.0 as i64])?;
+            tx.sql
+                .prepare_cached("INSERT INTO meta VALUES ('account_seed', ?1)")?
+                .execute([seed as i64])?;
             for (counter, name, special) in genesis_mailboxes() {
                 let dot = Dot::new(ReplicaId::GENESIS, counter);
                 let state = new_mailbox_state(dot, seed, name, special);
@@ -201,10 +201,9 @@ impl Replica {
         derive::settle(&mut tx)?;
         let clock = tx.clock;
         if clock != self.clock {
-            tx.sql.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('clock', ?1)",
-                [clock as i64],
-            )?;
+            tx.sql
+                .prepare_cached("INSERT OR REPLACE INTO meta VALUES ('clock', ?1)")?
+                .execute([clock as i64])?;
         }
         tx.sql.commit()?;
         self.clock = clock;
@@ -227,7 +226,8 @@ impl Replica {
     pub fn integrity_check(&self) -> Result<String> {
         Ok(self
             .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+            .prepare_cached("PRAGMA integrity_check")?
+            .query_row([], |r| r.get(0))?)
     }
 }
 
@@ -238,7 +238,8 @@ pub(crate) fn maintain(tx: &mut Tx<'_>, now_ms: u64, keep_expunged_bodies_ms: u6
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
         .optional()?)
 }
 
@@ -322,11 +323,8 @@ impl Tx<'_> {
     pub(crate) fn load(&self, id: ItemId) -> Result<Option<ItemState>> {
         let bytes: Option<Vec<u8>> = self
             .sql
-            .query_row(
-                "SELECT state FROM items WHERE id = ?1",
-                [id.to_bytes()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT state FROM items WHERE id = ?1")?
+            .query_row([id.to_bytes()], |r| r.get(0))
             .optional()?;
         bytes.map(|b| decode_state(&b, id)).transpose()
     }
@@ -353,16 +351,17 @@ impl Tx<'_> {
         let modseq = self.tick();
         let mut bytes = Vec::new();
         ciborium::into_writer(state, &mut bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
-        self.sql.execute(
-            "INSERT INTO items (id, modseq, origin, state) VALUES (?1, ?2, ?3, ?4)
+        self.sql
+            .prepare_cached(
+                "INSERT INTO items (id, modseq, origin, state) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET modseq = ?2, origin = ?3, state = ?4",
-            params![
+            )?
+            .execute(params![
                 state.id.to_bytes(),
                 modseq as i64,
                 origin.map(|o| o.0 as i64),
                 bytes
-            ],
-        )?;
+            ])?;
         match &state.body {
             Body::Entry(_) => {
                 derive::entry_row(self, state, modseq)?;

@@ -275,9 +275,9 @@ fn checked_flags(given: &[String]) -> Result<BTreeSet<String>> {
 }
 
 pub(super) fn name_taken(tx: &Tx<'_>, name: &str) -> Result<bool> {
-    Ok(tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM mailboxes WHERE removed = 0 AND (shown_name = ?1 OR name = ?1))",
-        [name],
+    Ok(tx.sql
+.prepare_cached("SELECT EXISTS(SELECT 1 FROM mailboxes WHERE removed = 0 AND (shown_name = ?1 OR name = ?1))")?
+.query_row([name],
         |r| r.get(0),
     )?)
 }

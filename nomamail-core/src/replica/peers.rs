@@ -88,11 +88,8 @@ pub struct PeerStatus {
 pub(super) fn load(tx: &Tx<'_>, peer: ReplicaId) -> Result<PeerState> {
     let bytes: Option<Vec<u8>> = tx
         .sql
-        .query_row(
-            "SELECT state FROM peers WHERE id = ?1",
-            [peer.0 as i64],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT state FROM peers WHERE id = ?1")?
+        .query_row([peer.0 as i64], |r| r.get(0))
         .optional()?;
     let bytes = bytes.ok_or(Error::UnknownPeer(peer))?;
     ciborium::from_reader(bytes.as_slice())
@@ -102,10 +99,9 @@ pub(super) fn load(tx: &Tx<'_>, peer: ReplicaId) -> Result<PeerState> {
 pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()> {
     let mut bytes = Vec::new();
     ciborium::into_writer(state, &mut bytes).map_err(|e| Error::Corrupt(e.to_string()))?;
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO peers (id, state) VALUES (?1, ?2)",
-        params![peer.0 as i64, bytes],
-    )?;
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO peers (id, state) VALUES (?1, ?2)")?
+        .execute(params![peer.0 as i64, bytes])?;
     Ok(())
 }
 
@@ -160,16 +156,21 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
     }
     for (id, blob, modseq) in &doomed {
         // Readers that last looked before the removal must still learn of it.
-        tx.sql.execute(
-            "INSERT OR REPLACE INTO purged_entries (id, modseq) VALUES (?1, ?2)",
-            params![id, modseq],
-        )?;
-        tx.sql.execute("DELETE FROM items WHERE id = ?1", [id])?;
-        tx.sql.execute("DELETE FROM entries WHERE id = ?1", [id])?;
         tx.sql
-            .execute("DELETE FROM conflicts WHERE item = ?1", [id])?;
+            .prepare_cached("INSERT OR REPLACE INTO purged_entries (id, modseq) VALUES (?1, ?2)")?
+            .execute(params![id, modseq])?;
         tx.sql
-            .execute("DELETE FROM vacated_uids WHERE entry = ?1", [id])?;
+            .prepare_cached("DELETE FROM items WHERE id = ?1")?
+            .execute([id])?;
+        tx.sql
+            .prepare_cached("DELETE FROM entries WHERE id = ?1")?
+            .execute([id])?;
+        tx.sql
+            .prepare_cached("DELETE FROM conflicts WHERE item = ?1")?
+            .execute([id])?;
+        tx.sql
+            .prepare_cached("DELETE FROM vacated_uids WHERE entry = ?1")?
+            .execute([id])?;
         if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
             blobs::retire_if_unreferenced(tx, BlobHash(hash), now_ms)?;
         }
@@ -194,27 +195,27 @@ fn trim_purge_log(tx: &mut Tx<'_>, added: i64) -> Result<()> {
     if count > PURGE_LOG_KEEP + PURGE_LOG_KEEP / 2 {
         let cut: Option<i64> = tx
             .sql
-            .query_row(
+            .prepare_cached(
                 "SELECT modseq FROM purged_entries ORDER BY modseq DESC LIMIT 1 OFFSET ?1",
-                [PURGE_LOG_KEEP],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([PURGE_LOG_KEEP], |r| r.get(0))
             .optional()?;
         if let Some(cut) = cut {
             let dropped = tx
                 .sql
-                .execute("DELETE FROM purged_entries WHERE modseq <= ?1", [cut])?;
+                .prepare_cached("DELETE FROM purged_entries WHERE modseq <= ?1")?
+                .execute([cut])?;
             kept -= dropped as i64;
-            tx.sql.execute(
-                "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
+            tx.sql
+                .prepare_cached(
+                    "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-                [cut],
-            )?;
+                )?
+                .execute([cut])?;
         }
     }
-    tx.sql.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('purge_log_count', ?1)",
-        [kept],
-    )?;
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('purge_log_count', ?1)")?
+        .execute([kept])?;
     Ok(())
 }

@@ -333,23 +333,68 @@ impl Replica {
         Ok(out)
     }
 
+    /// Reads the search fields of up to `batch` of the mailbox's bodies above UID `after`
+    /// into memory, so the first search after a SELECT finds them; the caller lets go of the
+    /// store between batches. Returns where the next batch starts, or `None` once the whole
+    /// mailbox is in (at once, when it was since the cache last started again).
+    pub fn fill_search_texts(
+        &mut self,
+        mailbox: MailboxId,
+        after: u32,
+        batch: usize,
+    ) -> Result<Option<u32>> {
+        if self.search_cache.is_filled(mailbox) {
+            return Ok(None);
+        }
+        let last = self.cache_texts_above(mailbox, after, Some(batch))?;
+        if last.is_none() {
+            self.search_cache.mark_filled(mailbox);
+        }
+        Ok(last)
+    }
+
     fn cache_mailbox_texts(&mut self, mailbox: MailboxId) -> Result<()> {
+        self.cache_texts_above(mailbox, 0, None)?;
+        self.search_cache.mark_filled(mailbox);
+        Ok(())
+    }
+
+    /// Caches the texts of the mailbox's bodies above UID `after`, in UID order, at most
+    /// `limit` rows; returns the last UID read when the limit cut the walk short.
+    fn cache_texts_above(
+        &mut self,
+        mailbox: MailboxId,
+        after: u32,
+        limit: Option<usize>,
+    ) -> Result<Option<u32>> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT s.blob, {SEARCH_TEXT_COLUMNS}
+            "SELECT e.uid, s.blob, {SEARCH_TEXT_COLUMNS}
              FROM entries e JOIN summaries s ON s.blob = e.blob AND s.version = ?2
-             WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid IS NOT NULL"
+             WHERE e.mailbox = ?1 AND e.removed = 0 AND e.uid > ?3
+             ORDER BY e.uid LIMIT ?4"
         ))?;
-        let rows = stmt.query_map(
-            params![mailbox.to_bytes(), crate::summary::SUMMARY_VERSION],
-            |r| Ok((r.get::<_, Vec<u8>>(0)?, search_text_from_row(r, 1)?)),
-        )?;
-        for row in rows {
-            let (blob, text) = row?;
-            if let Ok(blob) = <[u8; 32]>::try_from(blob) {
-                self.search_cache.insert(BlobHash(blob), text);
+        // SQLite reads a negative LIMIT as none.
+        let limit_sql = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let mut rows = stmt.query(params![
+            mailbox.to_bytes(),
+            crate::summary::SUMMARY_VERSION,
+            after,
+            limit_sql
+        ])?;
+        let (mut read, mut last_uid) = (0usize, after);
+        while let Some(row) = rows.next()? {
+            read += 1;
+            last_uid = row.get(0)?;
+            let Some(Ok(blob)) = row.get_ref(1)?.as_bytes().ok().map(<[u8; 32]>::try_from) else {
+                continue;
+            };
+            let blob = BlobHash(blob);
+            if !self.search_cache.contains(&blob) {
+                self.search_cache
+                    .insert(blob, search_text_from_row(row, 2)?);
             }
         }
-        Ok(())
+        Ok(limit.filter(|&n| read >= n).map(|_| last_uid))
     }
 
     fn body_search_text(&self, blob: BlobHash) -> Result<Option<crate::summary::SearchText>> {
@@ -408,11 +453,10 @@ impl Replica {
     }
 
     pub fn has_blob(&self, hash: BlobHash) -> Result<bool> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)",
-            [hash.0],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM blobs WHERE hash = ?1)")?
+            .query_row([hash.0], |r| r.get(0))?)
     }
 }
 
@@ -432,11 +476,12 @@ pub struct StoreStats {
 impl Replica {
     /// Bytes of the account's live messages, every copy counted (what QUOTA's STORAGE is).
     pub fn storage_used(&self) -> Result<u64> {
-        let used: i64 = self.conn.query_row(
-            "SELECT coalesce(sum(size), 0) FROM entries WHERE removed = 0 AND uid IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )?;
+        let used: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT coalesce(sum(size), 0) FROM entries WHERE removed = 0 AND uid IS NOT NULL",
+            )?
+            .query_row([], |r| r.get(0))?;
         Ok(u64::try_from(used).unwrap_or(0))
     }
 

@@ -118,11 +118,10 @@ impl Replica {
                     set_mailbox_name(tx, item, &name)
                 }
                 (ConflictKind::NameClash, Choice::Keep) => {
-                    let shown: String = tx.sql.query_row(
-                        "SELECT shown_name FROM mailboxes WHERE id = ?1",
-                        [item.to_bytes()],
-                        |r| r.get(0),
-                    )?;
+                    let shown: String = tx
+                        .sql
+                        .prepare_cached("SELECT shown_name FROM mailboxes WHERE id = ?1")?
+                        .query_row([item.to_bytes()], |r| r.get(0))?;
                     set_mailbox_name(tx, item, &shown)
                 }
                 (ConflictKind::Delete, Choice::Delete) => remove_mailbox_and_mail(tx, item),
@@ -256,11 +255,10 @@ fn describe(tx: &Tx<'_>, id: &str) -> Result<Conflict> {
             )
         }
         (Body::Mailbox(m), ConflictKind::Delete) => {
-            let live: i64 = tx.sql.query_row(
-                "SELECT count(*) FROM entries WHERE mailbox = ?1 AND removed = 0",
-                [item.to_bytes()],
-                |r| r.get(0),
-            )?;
+            let live: i64 = tx
+                .sql
+                .prepare_cached("SELECT count(*) FROM entries WHERE mailbox = ?1 AND removed = 0")?
+                .query_row([item.to_bytes()], |r| r.get(0))?;
             let v = mailbox_view(m, live > 0);
             conflict(
                 format!(

@@ -3,9 +3,9 @@
 //! then walks the view and looks each body up here, instead of joining the mailbox's rows
 //! with their summaries in SQLite every time.
 
-use crate::ids::BlobHash;
+use crate::ids::{BlobHash, MailboxId};
 use crate::summary::SearchText;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Bodies kept at most (a few hundred bytes each); past it the cache starts again, which
@@ -15,6 +15,9 @@ const MAX_CACHED: usize = 250_000;
 #[derive(Default)]
 pub(super) struct SearchTextCache {
     by_blob: HashMap<BlobHash, Arc<SearchText>, foldhash::fast::RandomState>,
+    /// Mailboxes whose every body was read in since the cache last started again: filling
+    /// one again would find nothing new (later arrivals are looked up one by one).
+    filled: HashSet<MailboxId>,
 }
 
 impl SearchTextCache {
@@ -26,10 +29,19 @@ impl SearchTextCache {
         self.by_blob.contains_key(blob)
     }
 
+    pub(super) fn is_filled(&self, mailbox: MailboxId) -> bool {
+        self.filled.contains(&mailbox)
+    }
+
+    pub(super) fn mark_filled(&mut self, mailbox: MailboxId) {
+        self.filled.insert(mailbox);
+    }
+
     /// Keeps `text` and hands back the shared copy.
     pub(super) fn insert(&mut self, blob: BlobHash, text: SearchText) -> Arc<SearchText> {
         if self.by_blob.len() >= MAX_CACHED {
             self.by_blob.clear();
+            self.filled.clear();
         }
         let text = Arc::new(text);
         self.by_blob.insert(blob, text.clone());

@@ -363,11 +363,10 @@ fn serve_chunks(
 }
 
 fn known_to_peer(tx: &Tx<'_>, peer: ReplicaId, hash: BlobHash) -> Result<bool> {
-    Ok(tx.sql.query_row(
-        "SELECT EXISTS(SELECT 1 FROM peer_blobs WHERE peer = ?1 AND hash = ?2)",
-        params![peer.0 as i64, hash.0],
-        |r| r.get(0),
-    )?)
+    Ok(tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM peer_blobs WHERE peer = ?1 AND hash = ?2)")?
+        .query_row(params![peer.0 as i64, hash.0], |r| r.get(0))?)
 }
 
 fn commit_plan(
@@ -381,17 +380,17 @@ fn commit_plan(
 ) -> Result<()> {
     for hash in &plan.pushed {
         if let Some(total) = blobs::len(tx, *hash)? {
-            tx.sql.execute(
-                "INSERT OR IGNORE INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, 0, ?3, NULL)",
-                params![peer.0 as i64, hash.0, total as i64],
+            tx.sql
+.prepare_cached("INSERT OR IGNORE INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, 0, ?3, NULL)")?
+.execute(params![peer.0 as i64, hash.0, total as i64],
             )?;
         }
     }
     for (hash, have, total) in &plan.served {
-        tx.sql.execute(
-            "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(peer, hash) DO UPDATE SET have = ?3, served_at = ?5",
-            params![peer.0 as i64, hash.0, *have as i64, *total as i64, now_ms as i64],
+        tx.sql
+.prepare_cached("INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(peer, hash) DO UPDATE SET have = ?3, served_at = ?5")?
+.execute(params![peer.0 as i64, hash.0, *have as i64, *total as i64, now_ms as i64],
         )?;
     }
     if plan.range_advanced {
@@ -511,11 +510,11 @@ fn take_wants(
         if want.have >= total {
             continue;
         }
-        tx.sql.execute(
-            "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, NULL)
+        tx.sql
+.prepare_cached("INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, NULL)
              ON CONFLICT(peer, hash) DO UPDATE SET have = ?3
-             WHERE have > ?3 AND (served_at IS NULL OR ?5 - served_at >= ?6)",
-            params![
+             WHERE have > ?3 AND (served_at IS NULL OR ?5 - served_at >= ?6)")?
+.execute(params![
                 peer.0 as i64,
                 want.hash.0,
                 want.have as i64,
@@ -530,10 +529,10 @@ fn take_wants(
 
 /// A blob that arrived from a peer is one we never need to push back to it.
 fn mark_known_to_peer(tx: &Tx<'_>, peer: ReplicaId, hash: BlobHash, total: u64) -> Result<()> {
-    tx.sql.execute(
-        "INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?3, NULL)
-         ON CONFLICT(peer, hash) DO UPDATE SET have = ?3",
-        params![peer.0 as i64, hash.0, total as i64],
+    tx.sql
+.prepare_cached("INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?3, NULL)
+         ON CONFLICT(peer, hash) DO UPDATE SET have = ?3")?
+.execute(params![peer.0 as i64, hash.0, total as i64],
     )?;
     Ok(())
 }

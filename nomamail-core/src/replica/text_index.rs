@@ -86,11 +86,8 @@ pub(super) fn forget(sql: &Connection, hash: BlobHash) -> Result<()> {
 /// by another version), once: later bodies are queued as they are stored.
 pub(super) fn queue_missing(conn: &mut Connection) -> Result<()> {
     let complete: Option<i64> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'text_index_complete'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT value FROM meta WHERE key = 'text_index_complete'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     if complete == Some(TEXT_INDEX_VERSION) {
         return Ok(());
@@ -186,7 +183,8 @@ impl Replica {
     pub fn texts_waiting(&self) -> Result<u64> {
         Ok(self
             .conn
-            .query_row("SELECT count(*) FROM text_pending", [], |r| r.get(0))?)
+            .prepare_cached("SELECT count(*) FROM text_pending")?
+            .query_row([], |r| r.get(0))?)
     }
 
     /// Bodies whose text is too large for the index: a search reads these. Queued bodies are

@@ -1,6 +1,6 @@
 //! IMAP server benchmark: prints tables; asserts nothing about time.
 //!
-//! `TMPDIR=/dev/shm cargo run --release -p nomamail-tests --bin bench-imap [-- --memory-only]`
+//! `TMPDIR=/dev/shm cargo run --release -p nomamail-tests --bin bench-imap [-- --memory-only | --quick]`
 //!
 //! First, NomaMail beside Dovecot (when it is installed and this runs as root) in the same
 //! run, the same messages in both, both stores in `TMPDIR`, one plain socket client: each row
@@ -60,8 +60,13 @@ fn main() -> Result<()> {
     let mut rows: Vec<(String, String)> = Vec::new();
     let mut rng = Rng::new(42);
     let memory_only = std::env::args().any(|a| a == "--memory-only");
+    // For profiling one change: APPEND and the 10,000-message rows only.
+    let quick = std::env::args().any(|a| a == "--quick");
     if !memory_only {
-        versus_dovecot()?;
+        versus_dovecot(quick)?;
+        if quick {
+            return Ok(());
+        }
         throughput(&mut rows, &mut rng)?;
     }
     memory(&mut rows)?;
@@ -240,7 +245,7 @@ fn append_workload(target: &Target<'_>) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64() / messages.len() as f64)
 }
 
-fn versus_dovecot() -> Result<()> {
+fn versus_dovecot(quick: bool) -> Result<()> {
     let dovecot = match nomamail_tests::dovecot::Dovecot::start() {
         Ok(dovecot) => Some(dovecot),
         Err(why) => {
@@ -329,6 +334,9 @@ fn versus_dovecot() -> Result<()> {
     }
     let mut dovecot = dovecot;
     for (count, full) in sizes {
+        if quick && !full {
+            continue;
+        }
         let our_rows = ours(count, full)?;
         // A fresh Dovecot per size: its INBOX holds exactly this mailbox.
         let their_rows = match dovecot.take() {

@@ -7,16 +7,16 @@
 //! for the index, or a string the index cannot take, is read and parsed.
 
 use super::entries_at;
+use crate::TextScope;
 use crate::ids::BlobHash;
 use crate::imap::extended::SearchReturn;
 use crate::imap::message;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::seqset;
 use crate::imap::state::Session;
-use crate::imap::view::SelectedView;
+use crate::imap::view::{Known, SelectedView};
 use crate::summary::SearchText;
 use crate::summary::header::header_text;
-use crate::{EntryInfo, TextScope};
 use chrono::{FixedOffset, NaiveDate, TimeZone};
 use imap_types::core::{AString, Charset, Vec1};
 use imap_types::response::{Code, Data};
@@ -171,7 +171,7 @@ pub fn check_charset(charset: Option<&Charset<'_>>) -> Result<(), Outcome> {
 /// The messages a search matched, for SEARCH, SORT and THREAD to answer from.
 pub struct Found {
     /// Ascending by sequence number.
-    pub messages: Vec<(u32, EntryInfo)>,
+    pub messages: Vec<(u32, Known)>,
     /// The search and sort fields of the matches, when asked for (and of every message the
     /// search had to compare them on).
     pub texts: crate::summary::TextsById,
@@ -203,12 +203,24 @@ pub fn matching(
         session.condstore = true;
     }
     let (store, selected) = super::selected(session)?;
-    let messages = entries_at(&store, selected, (1..=selected.view.len()).collect())?;
+    // While the view is as current as the store, it holds everything a search compares but
+    // the message text: no entry is read.
+    let read: Vec<(u32, Known)>;
+    let messages: Vec<(u32, &Known)> =
+        if store.version() == selected.seen_version && !selected.view.holds_expunges() {
+            (1..).zip(selected.view.messages()).collect()
+        } else {
+            read = entries_at(&store, selected, (1..=selected.view.len()).collect())?
+                .into_iter()
+                .map(|(seq, entry, _)| (seq, Known::from(entry)))
+                .collect();
+            read.iter().map(|(seq, known)| (*seq, known)).collect()
+        };
     let texts = if with_texts || compares_summary_fields(&key) {
         let mailbox = selected.mailbox;
         let bodies: Vec<_> = messages
             .iter()
-            .map(|(_, entry, _)| (entry.id, entry.blob))
+            .map(|(_, entry)| (entry.id, entry.blob))
             .collect();
         store.read(|r| r.search_texts(mailbox, &bodies))?
     } else {
@@ -218,7 +230,7 @@ pub fn matching(
     let reads_headers = reads_header_fields(&key);
     let mut found = Vec::new();
     let mut highest_modseq = 0;
-    for (seq, entry, _) in &messages {
+    for &(seq, entry) in &messages {
         let raw = if reads_headers || hits.must_read(entry.blob) {
             store.read(|r| r.blob(entry.blob)).ok()
         } else {
@@ -226,7 +238,7 @@ pub fn matching(
         };
         let parsed = raw.as_deref().and_then(message::parse);
         let candidate = Candidate {
-            seq: *seq,
+            seq,
             entry,
             store: &store,
             view: &selected.view,
@@ -236,7 +248,7 @@ pub fn matching(
             parsed: parsed.as_ref(),
         };
         if candidate.matches(&key) {
-            found.push((*seq, entry.clone()));
+            found.push((seq, entry.clone()));
             highest_modseq = highest_modseq.max(entry.modseq);
         }
     }
@@ -374,7 +386,7 @@ fn collect_text_keys(key: &SearchKey<'_>, out: &mut Vec<(TextScope, String)>, de
 
 struct Candidate<'a> {
     seq: u32,
-    entry: &'a EntryInfo,
+    entry: &'a Known,
     /// Client MODSEQs are read through the store (see `imap::modseq`).
     store: &'a crate::imap::Mailstore,
     view: &'a SelectedView,

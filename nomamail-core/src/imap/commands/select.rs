@@ -2,8 +2,8 @@
 
 use super::existing_mailbox;
 use crate::imap::reply::{Outcome, Replies};
-use crate::imap::state::{Selected, Session, State, known};
-use crate::imap::view::SelectedView;
+use crate::imap::state::{Selected, Session, State};
+use crate::imap::view::{Known, SelectedView};
 use imap_types::command::SelectParameter;
 use imap_types::mailbox::Mailbox;
 use imap_types::response::{Code, Data};
@@ -76,13 +76,14 @@ pub fn run(
     let mut selected = Selected {
         mailbox: info.id,
         read_only,
-        view: SelectedView::new(entries.into_iter().map(known).collect()),
+        view: SelectedView::new(entries.into_iter().map(Known::from).collect()),
         seen_version: version,
         seen_modseq: highest_modseq,
         announced: keywords,
         recent: Default::default(),
         saved: Vec::new(),
     };
+    store.prepare_searches(info.id);
     let upto = selected.view.messages().last().map_or(0, |m| m.uid);
     selected.take_recent(&store, upto);
     let messages = selected.view.messages();

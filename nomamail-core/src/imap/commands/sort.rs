@@ -3,9 +3,9 @@
 //! compare equal on every key keep mailbox order, whatever REVERSE says.
 
 use super::search::{self, Found};
-use crate::EntryInfo;
 use crate::imap::reply::{Outcome, Replies};
 use crate::imap::state::Session;
+use crate::imap::view::Known;
 use crate::summary::SearchText;
 use crate::summary::casemap::casemap;
 use imap_types::core::{Charset, Vec1};
@@ -47,7 +47,7 @@ enum Value<'a> {
     Text(Cow<'a, str>),
 }
 
-fn value<'a>(key: &SortKey, entry: &EntryInfo, text: &'a SearchText) -> Value<'a> {
+fn value<'a>(key: &SortKey, entry: &Known, text: &'a SearchText) -> Value<'a> {
     match key {
         SortKey::Arrival => Value::Number(entry.internal_date),
         SortKey::Date => Value::Number(sent_date(text.sent, entry)),
@@ -61,9 +61,9 @@ fn value<'a>(key: &SortKey, entry: &EntryInfo, text: &'a SearchText) -> Value<'a
     }
 }
 
-fn sorted<'a>(found: &'a Found, criteria: &[SortCriterion]) -> Vec<(u32, &'a EntryInfo)> {
+fn sorted<'a>(found: &'a Found, criteria: &[SortCriterion]) -> Vec<(u32, &'a Known)> {
     let empty = SearchText::default();
-    let mut rows: Vec<(u32, &EntryInfo, Vec<Value>)> = found
+    let mut rows: Vec<(u32, &Known, Vec<Value>)> = found
         .messages
         .iter()
         .map(|(seq, entry)| {
@@ -90,6 +90,6 @@ fn sorted<'a>(found: &'a Found, criteria: &[SortCriterion]) -> Vec<(u32, &'a Ent
 }
 
 /// RFC 5256 §2.2: the Date field, in UTC; the internal date where there is none.
-pub fn sent_date(sent: Option<(i64, i16)>, entry: &EntryInfo) -> i64 {
+pub fn sent_date(sent: Option<(i64, i16)>, entry: &Known) -> i64 {
     sent.map_or(entry.internal_date, |(seconds, _)| seconds)
 }
