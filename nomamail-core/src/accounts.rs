@@ -163,7 +163,7 @@ impl Accounts {
             ],
         )?;
         // Create the store now, so a fresh account already has INBOX and the special mailboxes.
-        self.open_replica(user, Durability::Full)?;
+        self.create_store(user, info.replica, info.account_seed)?;
         Ok(info)
     }
 
@@ -257,7 +257,7 @@ impl Accounts {
                         card.password_set_ms as i64
                     ],
                 )?;
-                self.open_replica(&card.user, Durability::Full)?;
+                self.create_store(&card.user, replica, card.seed)?;
                 Ok(Adopted::Created)
             }
         }
@@ -361,13 +361,59 @@ impl Accounts {
         let info = self
             .get(user)?
             .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))?;
-        let mut options = ReplicaOptions::new(info.replica, info.account_seed);
+        let path = self.replica_path(user);
+        let replica = if path.exists() {
+            info.replica
+        } else {
+            self.replace_replica(&info)?
+        };
+        let mut options = ReplicaOptions::new(replica, info.account_seed);
         options.durability = durability;
         options.sync = sync;
-        Replica::open(&self.replica_path(user), options).map_err(|e| AccountError::Replica {
+        Replica::open(&path, options).map_err(|e| AccountError::Replica {
             user: user.to_string(),
             source: Box::new(e),
         })
+    }
+
+    /// The account's store is gone (deleted, lost with a disk): the one made in its place
+    /// starts with nothing, so it must not write under the old replica id — its peers hold
+    /// that id's changes, and would take new ones with reused dots for old ones. It gets an
+    /// id of its own, with another MODSEQ tag, so CONDSTORE clients resynchronise.
+    fn replace_replica(&self, info: &AccountInfo) -> Result<ReplicaId, AccountError> {
+        let mut replica = ReplicaId(random_u64()?.max(1));
+        while crate::imap::modseq::same_tag(replica, info.replica) {
+            replica = ReplicaId(random_u64()?.max(1));
+        }
+        self.conn.execute(
+            "UPDATE accounts SET replica = ?2 WHERE user = ?1",
+            params![info.user, replica.0 as i64],
+        )?;
+        tracing::warn!(
+            user = info.user,
+            old = %info.replica,
+            new = %replica,
+            "the account's store was missing: a new, empty one is made under a new replica \
+             id, and fills again from the paired servers"
+        );
+        Ok(replica)
+    }
+
+    /// Makes the store of an account just added here.
+    fn create_store(
+        &self,
+        user: &str,
+        replica: ReplicaId,
+        account_seed: u64,
+    ) -> Result<(), AccountError> {
+        let mut options = ReplicaOptions::new(replica, account_seed);
+        options.durability = Durability::Full;
+        Replica::open(&self.replica_path(user), options)
+            .map(drop)
+            .map_err(|e| AccountError::Replica {
+                user: user.to_string(),
+                source: Box::new(e),
+            })
     }
 }
 

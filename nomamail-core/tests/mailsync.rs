@@ -9,13 +9,21 @@ use nomamail_core::{Durability, INBOX_ID};
 use std::sync::Arc;
 
 struct Host {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    key: HostKey,
     stores: Arc<Mailstores>,
     sync: SyncHost,
 }
 
 fn host(name: &str) -> Host {
-    let dir = tempfile::tempdir().unwrap();
+    host_in(
+        tempfile::tempdir().unwrap(),
+        name,
+        HostKey::generate().unwrap(),
+    )
+}
+
+fn host_in(dir: tempfile::TempDir, name: &str, key: HostKey) -> Host {
     let accounts = Accounts::open(dir.path()).unwrap();
     let stores = Arc::new(Mailstores::new(accounts, Durability::Process));
     let config = MailSyncConfig {
@@ -25,9 +33,15 @@ fn host(name: &str) -> Host {
         ..MailSyncConfig::default()
     };
     let state = SyncState::open(&dir.path().join("sync.db")).unwrap();
-    let sync = SyncHost::new(HostKey::generate().unwrap(), state, stores.clone(), config);
+    let sync = SyncHost::new(
+        HostKey::from_bytes(key.to_bytes()),
+        state,
+        stores.clone(),
+        config,
+    );
     Host {
-        _dir: dir,
+        dir,
+        key,
         stores,
         sync,
     }
@@ -317,4 +331,87 @@ fn after_a_re_pairing_old_mail_is_refused_and_new_numbers_start_above_the_old() 
     settle(&office, &internet, 5_000);
     assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
     assert_eq!(inbox(&internet, "alice").len(), 1);
+}
+
+#[test]
+fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_peer() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    for body in ["one", "two", "three"] {
+        append(&office, "alice", body);
+    }
+    settle(&office, &internet, 1_000);
+    append(&internet, "alice", "four, from the internet side");
+    settle(&office, &internet, 2_000);
+    let before = inbox(&internet, "alice");
+    assert_eq!(before.len(), 4);
+    let replica_of = |h: &Host| {
+        h.stores
+            .accounts(|a| a.get("alice"))
+            .unwrap()
+            .unwrap()
+            .replica
+    };
+    let lost = replica_of(&office);
+    // A change the office made just before the loss, whose mail is still on its way.
+    append(&office, "alice", "written just before the loss");
+    let late = drain(&office, 2_500);
+    assert_eq!(late.len(), 1);
+
+    // The office's store of alice is deleted while the server is down; it starts again
+    // with its data directory, key and sync state otherwise as they were.
+    let Host {
+        dir,
+        key,
+        stores,
+        sync,
+        ..
+    } = office;
+    drop(sync);
+    drop(stores);
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("mail/alice.db{suffix}")));
+    }
+    let office = host_in(dir, "office", key);
+    assert!(inbox(&office, "alice").is_empty(), "a new, empty store");
+    let fresh = replica_of(&office);
+    assert_ne!(
+        fresh, lost,
+        "the new store must not write under the lost one's id"
+    );
+
+    settle(&office, &internet, 3_000);
+    assert_eq!(
+        inbox(&office, "alice"),
+        before,
+        "refilled from the peer, same UIDs"
+    );
+    let internet_peers: Vec<_> = internet
+        .stores
+        .open("alice")
+        .unwrap()
+        .read(|r| r.peers())
+        .unwrap()
+        .into_iter()
+        .map(|p| p.peer)
+        .collect();
+    assert_eq!(internet_peers, vec![fresh], "the lost replica is forgotten");
+    // The late mail speaks for the lost store and of a sequence no one continues.
+    let outcome = internet.sync.receive(&late[0], 3_500);
+    assert!(
+        matches!(outcome, Err(Rejection::ReplacedReplica { .. })),
+        "{outcome:?}"
+    );
+    assert_eq!(inbox(&internet, "alice"), before);
+
+    append(&office, "alice", "five, after the loss");
+    settle(&office, &internet, 4_000);
+    assert_eq!(inbox(&internet, "alice").len(), 5);
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+    assert_eq!(settle(&office, &internet, 5_000), 0, "quiet when in sync");
 }

@@ -243,7 +243,9 @@ fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Se
                 };
                 match job {
                     Background::Index(_) => {
-                        wait_for_a_pause(&store);
+                        let Some(store) = wait_for_a_pause(Arc::downgrade(&store), store) else {
+                            continue;
+                        };
                         store.index_queued.store(false, Ordering::Release);
                         loop {
                             match store.read(|r| r.index_pending_texts(BATCH)) {
@@ -259,8 +261,14 @@ fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Se
                     Background::FillSearchTexts(_, mailbox) => {
                         let mut after = 0;
                         loop {
-                            match store.read(|r| r.fill_search_texts(mailbox, after, BATCH * 40)) {
-                                Ok(Some(next)) => after = next,
+                            // Small batches with a pause between: a session that wants the
+                            // store meanwhile (the client's next commands) waits one batch
+                            // at most.
+                            match store.read(|r| r.fill_search_texts(mailbox, after, BATCH * 2)) {
+                                Ok(Some(next)) => {
+                                    after = next;
+                                    std::thread::sleep(std::time::Duration::from_micros(200));
+                                }
                                 Ok(None) => break,
                                 Err(error) => {
                                     tracing::warn!("search fields for {user}: {error}");
@@ -278,15 +286,21 @@ fn spawn_indexer(open: Weak<Mutex<HashMap<String, Arc<Mailstore>>>>) -> mpsc::Se
 /// Waits until the account has gone a moment without a write, so a burst of APPENDs is
 /// indexed after it rather than between its messages (each batch holds the store lock), but
 /// no longer than a few seconds under a steady stream of writes.
-fn wait_for_a_pause(store: &Mailstore) {
+/// The store is not held while waiting, so a server shutting down closes it at once; `None`
+/// when it was closed meanwhile.
+fn wait_for_a_pause(weak: Weak<Mailstore>, store: Arc<Mailstore>) -> Option<Arc<Mailstore>> {
     const QUIET: std::time::Duration = std::time::Duration::from_millis(200);
     const AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
     let started = std::time::Instant::now();
+    let mut version = store.version();
+    drop(store);
     loop {
-        let version = store.version();
         std::thread::sleep(QUIET);
-        if store.version() == version || started.elapsed() >= AT_MOST {
-            return;
+        let store = weak.upgrade()?;
+        let now = store.version();
+        if now == version || started.elapsed() >= AT_MOST {
+            return Some(store);
         }
+        version = now;
     }
 }

@@ -64,6 +64,8 @@ pub enum Rejection {
     BeforePairing { peer: String },
     #[error("from {peer}: mail #{seq} was already applied (replay)")]
     Replayed { peer: String, seq: u64 },
+    #[error("from {peer}: the letter names replica {replica}, which that host has since replaced")]
+    ReplacedReplica { peer: String, replica: ReplicaId },
     #[error("from {peer}: account: {source}")]
     Account { peer: String, source: AccountError },
     #[error("from {peer}: the engine refused the bundle: {source}")]
@@ -101,6 +103,7 @@ impl Rejection {
             | Rejection::Tampered { peer, .. }
             | Rejection::Replayed { peer, .. }
             | Rejection::BeforePairing { peer }
+            | Rejection::ReplacedReplica { peer, .. }
             | Rejection::Account { peer, .. }
             | Rejection::Engine { peer, .. } => Some(peer),
         }
@@ -259,12 +262,35 @@ impl SyncHost {
             peer: peer.clone(),
             source,
         };
-        if state.peer_replica(&peer, user)? != Some(letter.replica) {
-            match store.write(|replica| replica.add_peer(letter.replica)) {
-                Ok(()) => {}
-                Err(e) => return Err(engine(e)),
+        match state.peer_replica_since(&peer, user)? {
+            // A store made afresh here knows none of its peers, though the sync state does.
+            Some((known, _)) if known == letter.replica => {
+                store
+                    .read(|replica| replica.add_peer(letter.replica))
+                    .map_err(engine)?;
             }
-            state.set_peer_replica(&peer, user, letter.replica)?;
+            // Written before the peer replaced that replica: what it carries is the lost
+            // store's, and its acknowledgements speak of a sequence no one continues.
+            Some((_, since)) if letter.seq < since => {
+                return Err(Rejection::ReplacedReplica {
+                    peer,
+                    replica: letter.replica,
+                });
+            }
+            earlier => {
+                store
+                    .write(|replica| {
+                        replica.add_peer(letter.replica)?;
+                        // One replica per account and host: the one it replaced is gone
+                        // (its store was lost or made anew), so nothing waits for it.
+                        if let Some((replaced, _)) = earlier {
+                            replica.forget_peer(replaced)?;
+                        }
+                        Ok(())
+                    })
+                    .map_err(engine)?;
+                state.set_peer_replica(&peer, user, letter.replica, letter.seq)?;
+            }
         }
         let report = match &letter.bundle {
             None => None,
@@ -334,6 +360,19 @@ impl SyncHost {
             return Ok(1);
         };
         let store = self.stores.open(&user.user)?;
+        let relearning = store
+            .read(|replica| replica.add_peer(their_replica))
+            .map_err(|source| OutgoingError::Engine {
+                user: user.user.clone(),
+                source,
+            })?;
+        if relearning {
+            // This store was made afresh under a new replica: the peer must hear of it now,
+            // or it keeps writing to the replica that was lost.
+            self.queue(state, peer, &card, user.replica, None, now_ms)?;
+            state.set_last_hello(&peer.name, &user.user, now_ms)?;
+            return Ok(1);
+        }
         let budget = mime::sealed_budget(self.config.max_mail_bytes)
             .saturating_sub(LETTER_OVERHEAD + card.password_hash.len());
         let mut bundles = Vec::new();

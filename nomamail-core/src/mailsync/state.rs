@@ -124,6 +124,17 @@ impl SyncState {
             );
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
         )?;
+        // Added when a peer's replica became replaceable: the sequence number of the letter
+        // that named the current one, so an older letter cannot name an earlier one back.
+        let has_replica_seq: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('peer_accounts') WHERE name = 'replica_seq'")?
+            .exists([])?;
+        if !has_replica_seq {
+            conn.execute(
+                "ALTER TABLE peer_accounts ADD COLUMN replica_seq INTEGER NOT NULL DEFAULT 0",
+                [],
+            )?;
+        }
         Ok(SyncState { conn })
     }
 
@@ -248,27 +259,40 @@ impl SyncState {
 
     pub fn peer_replica(&self, peer: &str, account: &str) -> Result<Option<ReplicaId>> {
         Ok(self
-            .conn
-            .query_row(
-                "SELECT replica FROM peer_accounts WHERE peer = ?1 AND account = ?2",
-                [peer, account],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()?
-            .flatten()
-            .map(|v| ReplicaId(v as u64)))
+            .peer_replica_since(peer, account)?
+            .map(|(replica, _)| replica))
     }
 
+    /// The peer's replica of the account, and the sequence number of the letter that first
+    /// named it.
+    pub fn peer_replica_since(
+        &self,
+        peer: &str,
+        account: &str,
+    ) -> Result<Option<(ReplicaId, u64)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT replica, replica_seq FROM peer_accounts WHERE peer = ?1 AND account = ?2",
+                [peer, account],
+                |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()?
+            .and_then(|(replica, seq)| Some((ReplicaId(replica? as u64), seq as u64))))
+    }
+
+    /// Records that the peer's letter `seq` named `replica` as its replica of the account.
     pub fn set_peer_replica(
         &mut self,
         peer: &str,
         account: &str,
         replica: ReplicaId,
+        seq: u64,
     ) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO peer_accounts (peer, account, replica) VALUES (?1, ?2, ?3)
-             ON CONFLICT (peer, account) DO UPDATE SET replica = ?3",
-            params![peer, account, replica.0 as i64],
+            "INSERT INTO peer_accounts (peer, account, replica, replica_seq) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (peer, account) DO UPDATE SET replica = ?3, replica_seq = ?4",
+            params![peer, account, replica.0 as i64, seq as i64],
         )?;
         Ok(())
     }
@@ -502,7 +526,7 @@ mod tests {
         state.set_last_hello("internet", "alice", 5).unwrap();
         assert_eq!(state.peer_replica("internet", "alice").unwrap(), None);
         state
-            .set_peer_replica("internet", "alice", ReplicaId(77))
+            .set_peer_replica("internet", "alice", ReplicaId(77), 1)
             .unwrap();
         assert_eq!(
             state.peer_replica("internet", "alice").unwrap(),

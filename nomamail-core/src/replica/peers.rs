@@ -105,6 +105,18 @@ pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()
     Ok(())
 }
 
+/// Drops what we keep about `peer`; returns whether there was anything.
+pub(super) fn forget(tx: &Tx<'_>, peer: ReplicaId) -> Result<bool> {
+    let removed = tx
+        .sql
+        .prepare_cached("DELETE FROM peers WHERE id = ?1")?
+        .execute([peer.0 as i64])?;
+    tx.sql
+        .prepare_cached("DELETE FROM peer_blobs WHERE peer = ?1")?
+        .execute([peer.0 as i64])?;
+    Ok(removed > 0)
+}
+
 pub(super) fn all(tx: &Tx<'_>) -> Result<Vec<(ReplicaId, PeerState)>> {
     let rows: Vec<i64> = {
         let mut stmt = tx.sql.prepare_cached("SELECT id FROM peers ORDER BY id")?;

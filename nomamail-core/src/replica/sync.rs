@@ -77,16 +77,26 @@ pub const MIN_BUNDLE_BYTES: usize = 8192;
 
 impl Replica {
     /// Make `peer` known, so bundles to and from it are accepted and tombstones wait for it.
-    pub fn add_peer(&mut self, peer: ReplicaId) -> Result<()> {
+    /// Returns whether it was new here (a store made afresh knows none of its peers).
+    pub fn add_peer(&mut self, peer: ReplicaId) -> Result<bool> {
         if peer == self.me {
             return Err(Error::SelfPeer);
         }
-        self.write(|tx| {
-            if peers::load(tx, peer).is_err() {
+        self.write(|tx| match peers::load(tx, peer) {
+            Ok(_) => Ok(false),
+            Err(Error::UnknownPeer(_)) => {
                 peers::save(tx, peer, &PeerState::default())?;
+                Ok(true)
             }
-            Ok(())
+            Err(e) => Err(e),
         })
+    }
+
+    /// Forgets `peer` (a replica that was replaced, or removed for good): nothing more is
+    /// sent to it or taken from it, and tombstones no longer wait for its acknowledgement.
+    /// Returns whether it was known.
+    pub fn forget_peer(&mut self, peer: ReplicaId) -> Result<bool> {
+        self.write(|tx| peers::forget(tx, peer))
     }
 
     /// Changes the retransmission delay from now on: transports back off while a peer is

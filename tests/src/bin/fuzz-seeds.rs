@@ -160,7 +160,7 @@ fn smtp_seeds(dir: &str) -> Result<()> {
     for round in 0..6u64 {
         if round > 0 {
             // Pretend the host answered, so bundles flow: its replica id is made up.
-            peer.state(|s| s.set_peer_replica("host", "carol", ReplicaId(77)))?;
+            peer.state(|s| s.set_peer_replica("host", "carol", ReplicaId(77), 1))?;
             store.write(|r| -> Result<()> {
                 r.add_peer(ReplicaId(77)).ok();
                 let m = r.append(

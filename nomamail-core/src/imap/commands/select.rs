@@ -83,7 +83,6 @@ pub fn run(
         recent: Default::default(),
         saved: Vec::new(),
     };
-    store.prepare_searches(info.id);
     let upto = selected.view.messages().last().map_or(0, |m| m.uid);
     selected.take_recent(&store, upto);
     let messages = selected.view.messages();
@@ -132,6 +131,8 @@ pub fn run(
             }
         }
     }
+    // Last, so the background read does not hold up this command's own.
+    store.prepare_searches(info.id);
     session.state = State::Selected {
         store,
         selected: Box::new(selected),
