@@ -370,10 +370,26 @@ impl Accounts {
         let mut options = ReplicaOptions::new(replica, info.account_seed);
         options.durability = durability;
         options.sync = sync;
-        Replica::open(&path, options).map_err(|e| AccountError::Replica {
+        options.id_if_copied = Some(fresh_replica_id(replica)?);
+        let opened = Replica::open(&path, options).map_err(|e| AccountError::Replica {
             user: user.to_string(),
             source: Box::new(e),
-        })
+        })?;
+        // The store's own id is the truth: it changes when the file proves to be a copy.
+        if opened.id() != replica {
+            tracing::warn!(
+                user,
+                old = %replica,
+                new = %opened.id(),
+                "the account's store is a copy (restored from a backup, or cloned): it goes on \
+                 under a new replica id and offers its changes to the paired servers again"
+            );
+            self.conn.execute(
+                "UPDATE accounts SET replica = ?2 WHERE user = ?1",
+                params![user, opened.id().0 as i64],
+            )?;
+        }
+        Ok(opened)
     }
 
     /// The account's store is gone (deleted, lost with a disk): the one made in its place
@@ -381,10 +397,7 @@ impl Accounts {
     /// that id's changes, and would take new ones with reused dots for old ones. It gets an
     /// id of its own, with another MODSEQ tag, so CONDSTORE clients resynchronise.
     fn replace_replica(&self, info: &AccountInfo) -> Result<ReplicaId, AccountError> {
-        let mut replica = ReplicaId(random_u64()?.max(1));
-        while crate::imap::modseq::same_tag(replica, info.replica) {
-            replica = ReplicaId(random_u64()?.max(1));
-        }
+        let replica = fresh_replica_id(info.replica)?;
         self.conn.execute(
             "UPDATE accounts SET replica = ?2 WHERE user = ?1",
             params![info.user, replica.0 as i64],
@@ -423,6 +436,16 @@ fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AccountInfo> {
         replica: ReplicaId(r.get::<_, i64>(1)? as u64),
         account_seed: r.get::<_, i64>(2)? as u64,
     })
+}
+
+/// A random replica id whose MODSEQ tag differs from `former`'s, so CONDSTORE clients of
+/// the store it replaces notice that every MODSEQ they hold is void.
+fn fresh_replica_id(former: ReplicaId) -> Result<ReplicaId, AccountError> {
+    let mut replica = ReplicaId(random_u64()?.max(1));
+    while replica == former || crate::imap::modseq::same_tag(replica, former) {
+        replica = ReplicaId(random_u64()?.max(1));
+    }
+    Ok(replica)
 }
 
 fn random_u64() -> Result<u64, AccountError> {

@@ -365,19 +365,11 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
 
     // The office's store of alice is deleted while the server is down; it starts again
     // with its data directory, key and sync state otherwise as they were.
-    let Host {
-        dir,
-        key,
-        stores,
-        sync,
-        ..
-    } = office;
-    drop(sync);
-    drop(stores);
-    for suffix in ["", "-wal", "-shm", ".lock"] {
-        let _ = std::fs::remove_file(dir.path().join(format!("mail/alice.db{suffix}")));
-    }
-    let office = host_in(dir, "office", key);
+    let office = stopped(office, |dir| {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(dir.join(format!("mail/alice.db{suffix}")));
+        }
+    });
     assert!(inbox(&office, "alice").is_empty(), "a new, empty store");
     let fresh = replica_of(&office);
     assert_ne!(
@@ -414,4 +406,97 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
     assert_eq!(inbox(&internet, "alice").len(), 5);
     assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
     assert_eq!(settle(&office, &internet, 5_000), 0, "quiet when in sync");
+}
+
+/// Copies every file of `from` into `to` (new files, so new inodes), as a backup or a
+/// restore does.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Stops the host (its files stay), runs `meanwhile` on its data directory, starts it again.
+fn stopped(host: Host, meanwhile: impl FnOnce(&std::path::Path)) -> Host {
+    let Host {
+        dir,
+        key,
+        stores,
+        sync,
+        ..
+    } = host;
+    let name = sync.config().name.clone();
+    drop(sync);
+    drop(stores);
+    // The text indexer may hold a store a moment longer.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    meanwhile(dir.path());
+    host_in(dir, &name, key)
+}
+
+#[test]
+fn a_data_directory_restored_from_a_backup_goes_on_under_a_new_replica_and_relearns_the_rest() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    for body in ["one", "two", "three"] {
+        append(&office, "alice", body);
+    }
+    settle(&office, &internet, 1_000);
+    let backup = tempfile::tempdir().unwrap();
+    let office = stopped(office, |dir| copy_tree(dir, backup.path()));
+    let replica_of = |h: &Host| {
+        h.stores
+            .accounts(|a| a.get("alice"))
+            .unwrap()
+            .unwrap()
+            .replica
+    };
+    let before = replica_of(&office);
+
+    // Mail after the backup, on both sides.
+    append(&office, "alice", "four, after the backup");
+    append(&office, "alice", "five, after the backup");
+    append(&internet, "alice", "six, from the internet side");
+    settle(&office, &internet, 2_000);
+    assert_eq!(inbox(&office, "alice").len(), 6);
+
+    // The office's data directory is restored from the backup, all of it.
+    let office = stopped(office, |dir| {
+        std::fs::remove_dir_all(dir.join("mail")).unwrap();
+        for file in std::fs::read_dir(dir).unwrap() {
+            let _ = std::fs::remove_file(file.unwrap().path());
+        }
+        copy_tree(backup.path(), dir);
+    });
+    assert_eq!(inbox(&office, "alice").len(), 3, "the backup's mail");
+    let after = replica_of(&office);
+    assert_ne!(
+        after, before,
+        "a restored store must not write under the id its peers know"
+    );
+    append(&office, "alice", "seven, after the restore");
+
+    settle(&office, &internet, 3_000);
+    let office_mail = inbox(&office, "alice");
+    assert_eq!(
+        office_mail.len(),
+        7,
+        "the backup's, what came after, and the new one"
+    );
+    assert_eq!(office_mail, inbox(&internet, "alice"));
+    let uids: std::collections::BTreeSet<u32> = office_mail.iter().map(|(uid, _)| *uid).collect();
+    assert_eq!(uids.len(), 7, "no UID holds two messages");
+    assert_eq!(settle(&office, &internet, 4_000), 0, "quiet when in sync");
 }

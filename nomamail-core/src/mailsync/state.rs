@@ -71,10 +71,24 @@ pub struct SyncState {
     conn: Connection,
 }
 
+/// Sequence numbers that start from the time lie above any used before it, at a thousand
+/// mails a millisecond.
+fn first_seq(now_ms: u64) -> u64 {
+    now_ms.saturating_mul(1000).clamp(1, i64::MAX as u64 / 2)
+}
+
 impl SyncState {
+    /// Opens the state file. Our sequence numbers to each peer go on from the time if that
+    /// is above where they stood: a state file restored from a backup would otherwise number
+    /// new mail as mail the peer has already applied, and it would be refused as a replay.
     pub fn open(path: &Path) -> Result<SyncState> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        let state = Self::init(conn)?;
+        state.conn.execute(
+            "UPDATE peers SET next_seq = max(next_seq, ?1)",
+            [first_seq(crate::wallclock::now_ms()) as i64],
+        )?;
+        Ok(state)
     }
 
     pub fn open_in_memory() -> Result<SyncState> {
@@ -148,7 +162,7 @@ impl SyncState {
         if self.peer(&peer.name)?.is_some() {
             return Err(StateError::NameTaken(peer.name.clone()));
         }
-        let first_seq = now_ms.saturating_mul(1000).clamp(1, i64::MAX as u64 / 2);
+        let first_seq = first_seq(now_ms);
         self.conn.execute(
             "INSERT INTO peers (name, key, address, endpoint, paired_ms, next_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

@@ -42,6 +42,9 @@ pub struct ReplicaOptions {
     pub account_seed: u64,
     pub durability: Durability,
     pub sync: SyncSettings,
+    /// The identity the store takes if its file turns out to be a copy (restored from a
+    /// backup, cloned to another disk): pick it at random. Without one, a copy keeps its id.
+    pub id_if_copied: Option<ReplicaId>,
 }
 
 impl ReplicaOptions {
@@ -51,6 +54,7 @@ impl ReplicaOptions {
             account_seed,
             durability: Durability::Full,
             sync: SyncSettings::default(),
+            id_if_copied: None,
         }
     }
 }
@@ -101,7 +105,61 @@ impl Replica {
         lock.try_lock()
             .map_err(|_| Error::Locked(path.display().to_string()))?;
         let conn = Connection::open(path)?;
-        Self::init(conn, options, Some(lock))
+        let id_if_copied = options.id_if_copied;
+        let mut replica = Self::init(conn, options, Some(lock))?;
+        replica.check_file_identity(path, id_if_copied)?;
+        Ok(replica)
+    }
+
+    /// A store file is where it was made, or a copy of it: restored from a backup, or cloned
+    /// to another disk or machine. A copy holds an older (or the same) state as its original,
+    /// whose replica id the peers know with changes the copy never saw; writing on under
+    /// that id would reuse dots the peers hold for other changes. So a copy takes a new id,
+    /// and offers every change again to every peer (they drop what they have). The file's
+    /// device and inode tell a copy: a restore, `cp` or `rsync` writes a new file.
+    fn check_file_identity(&mut self, path: &Path, id_if_copied: Option<ReplicaId>) -> Result<()> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(path)
+                .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+            let (dev, ino) = (meta.dev() as i64, meta.ino() as i64);
+            let stored = (
+                meta_get(&self.conn, "file_dev")?,
+                meta_get(&self.conn, "file_ino")?,
+            );
+            let copied = match stored {
+                (Some(d), Some(i)) if (d, i) == (dev, ino) => return Ok(()),
+                (Some(_), Some(_)) => true,
+                // Stores from before this check: take them as they are.
+                _ => false,
+            };
+            let fresh = match (copied, id_if_copied) {
+                (true, Some(fresh)) if fresh != self.me && fresh != ReplicaId::GENESIS => {
+                    Some(fresh)
+                }
+                // No new id to take: leave the mark as it was, so the next opener that has
+                // one still sees a copy.
+                (true, _) => return Ok(()),
+                (false, _) => None,
+            };
+            let former = self.me;
+            self.write(|tx| {
+                for (key, value) in [("file_dev", dev), ("file_ino", ino)] {
+                    tx.sql
+                        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                        .execute(params![key, value])?;
+                }
+                if let Some(fresh) = fresh {
+                    sync::reincarnate(tx, former, fresh)?;
+                }
+                Ok(())
+            })?;
+            if let Some(fresh) = fresh {
+                self.me = fresh;
+            }
+        }
+        Ok(())
     }
 
     /// Opens a store for reading beside its writer (status, conflict listings): no lock is

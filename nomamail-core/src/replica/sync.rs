@@ -220,6 +220,33 @@ impl Replica {
     }
 }
 
+/// The store goes on under the id `fresh` instead of `former` (its file is a copy of
+/// `former`'s). What each peer acknowledged was of `former`'s sequence, which the peers go on
+/// knowing as `former`'s: to them `fresh` is new, so everything is offered to them again
+/// (they drop what they have). What we received from each peer still holds.
+pub(super) fn reincarnate(tx: &mut Tx<'_>, former: ReplicaId, fresh: ReplicaId) -> Result<()> {
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('replica_id', ?1)")?
+        .execute([fresh.0 as i64])?;
+    tx.sql
+        .prepare_cached(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('former_replica_id', ?1)",
+        )?
+        .execute([former.0 as i64])?;
+    for (peer, mut ps) in peers::all(tx)? {
+        ps.acked = 0;
+        ps.sent = 0;
+        ps.unacked_since = None;
+        ps.last_wants_at = None;
+        // The peer learns the new id from the first bundle, which carries this ack.
+        ps.ack_due = true;
+        ps.ack_due_since = None;
+        peers::save(tx, peer, &ps)?;
+    }
+    tx.me = fresh;
+    Ok(())
+}
+
 /// A blob's progress towards a peer: (hash, bytes it will have, total).
 type Served = (BlobHash, u64, u64);
 
