@@ -115,6 +115,8 @@ pub struct SyncSection {
     /// A bare acknowledgement waits this long for data to travel with.
     pub ack_delay_ms: u64,
     /// Delay before an MTA that refused a mail is tried again (doubling, capped at 1 hour).
+    /// Short, so two servers started at the same moment find each other at once; the
+    /// doubling keeps a peer that is down for long from being hammered.
     pub send_retry_ms: u64,
 }
 
@@ -132,7 +134,7 @@ impl Default for SyncSection {
             retransmit_after_ms: 10 * 60_000,
             retransmit_max_ms: 24 * 3_600_000,
             ack_delay_ms: 60_000,
-            send_retry_ms: 30_000,
+            send_retry_ms: 1_000,
         }
     }
 }
@@ -249,7 +251,9 @@ retransmit_max_ms = 86400000
 # A bare acknowledgement waits this long for data to travel with (keep it well below the
 # peer's retransmit_after_ms).
 ack_delay_ms = 60000
-send_retry_ms = 30000
+# A mail the MTA (or the peer) did not take is tried again after this long, doubling up to
+# an hour: quick at first, so servers started together need not wait.
+send_retry_ms = 1000
 
 # Send sync mail through a relay instead of straight to the peer's endpoint:
 # [relay]
