@@ -333,8 +333,9 @@ fn after_a_re_pairing_old_mail_is_refused_and_new_numbers_start_above_the_old() 
     assert_eq!(inbox(&internet, "alice").len(), 1);
 }
 
-#[test]
-fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_peer() {
+/// Two paired hosts, alice's account made on the office with `messages` in its INBOX, and
+/// the sync mail between them carried until both are quiet.
+fn alice_on_both(messages: &[&str]) -> (Host, Host) {
     let office = host("office");
     let internet = host("internet");
     pair(&office, &internet);
@@ -342,10 +343,16 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
         .stores
         .accounts(|a| a.add("alice", &Password::new("secret")))
         .unwrap();
-    for body in ["one", "two", "three"] {
+    for body in messages {
         append(&office, "alice", body);
     }
     settle(&office, &internet, 1_000);
+    (office, internet)
+}
+
+#[test]
+fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_peer() {
+    let (office, internet) = alice_on_both(&["one", "two", "three"]);
     append(&internet, "alice", "four, from the internet side");
     settle(&office, &internet, 2_000);
     let before = inbox(&internet, "alice");
@@ -443,17 +450,7 @@ fn stopped(host: Host, meanwhile: impl FnOnce(&std::path::Path)) -> Host {
 
 #[test]
 fn a_data_directory_restored_from_a_backup_goes_on_under_a_new_replica_and_relearns_the_rest() {
-    let office = host("office");
-    let internet = host("internet");
-    pair(&office, &internet);
-    office
-        .stores
-        .accounts(|a| a.add("alice", &Password::new("secret")))
-        .unwrap();
-    for body in ["one", "two", "three"] {
-        append(&office, "alice", body);
-    }
-    settle(&office, &internet, 1_000);
+    let (office, internet) = alice_on_both(&["one", "two", "three"]);
     let backup = tempfile::tempdir().unwrap();
     let office = stopped(office, |dir| copy_tree(dir, backup.path()));
     let replica_of = |h: &Host| {
