@@ -333,6 +333,15 @@ fn after_a_re_pairing_old_mail_is_refused_and_new_numbers_start_above_the_old() 
     assert_eq!(inbox(&internet, "alice").len(), 1);
 }
 
+/// The replica the host's accounts table names for alice.
+fn alice_replica(host: &Host) -> nomamail_core::ReplicaId {
+    host.stores
+        .accounts(|a| a.get("alice"))
+        .unwrap()
+        .unwrap()
+        .replica
+}
+
 /// Two paired hosts, alice's account made on the office with `messages` in its INBOX, and
 /// the sync mail between them carried until both are quiet.
 fn alice_on_both(messages: &[&str]) -> (Host, Host) {
@@ -357,14 +366,7 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
     settle(&office, &internet, 2_000);
     let before = inbox(&internet, "alice");
     assert_eq!(before.len(), 4);
-    let replica_of = |h: &Host| {
-        h.stores
-            .accounts(|a| a.get("alice"))
-            .unwrap()
-            .unwrap()
-            .replica
-    };
-    let lost = replica_of(&office);
+    let lost = alice_replica(&office);
     // A change the office made just before the loss, whose mail is still on its way.
     append(&office, "alice", "written just before the loss");
     let late = drain(&office, 2_500);
@@ -378,7 +380,7 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
         }
     });
     assert!(inbox(&office, "alice").is_empty(), "a new, empty store");
-    let fresh = replica_of(&office);
+    let fresh = alice_replica(&office);
     assert_ne!(
         fresh, lost,
         "the new store must not write under the lost one's id"
@@ -453,14 +455,7 @@ fn a_data_directory_restored_from_a_backup_goes_on_under_a_new_replica_and_relea
     let (office, internet) = alice_on_both(&["one", "two", "three"]);
     let backup = tempfile::tempdir().unwrap();
     let office = stopped(office, |dir| copy_tree(dir, backup.path()));
-    let replica_of = |h: &Host| {
-        h.stores
-            .accounts(|a| a.get("alice"))
-            .unwrap()
-            .unwrap()
-            .replica
-    };
-    let before = replica_of(&office);
+    let before = alice_replica(&office);
 
     // Mail after the backup, on both sides.
     append(&office, "alice", "four, after the backup");
@@ -478,7 +473,7 @@ fn a_data_directory_restored_from_a_backup_goes_on_under_a_new_replica_and_relea
         copy_tree(backup.path(), dir);
     });
     assert_eq!(inbox(&office, "alice").len(), 3, "the backup's mail");
-    let after = replica_of(&office);
+    let after = alice_replica(&office);
     assert_ne!(
         after, before,
         "a restored store must not write under the id its peers know"
