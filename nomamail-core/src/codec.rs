@@ -152,6 +152,7 @@ mod tests {
                 ctx: [d].into_iter().collect(),
                 body: Body::Mailbox(MailboxState {
                     uidvalidity: 99,
+                    imported_uidvalidity: Reg::default(),
                     uidnext: 1,
                     name: Reg::new(d, "Work".into()),
                     subscribed: Reg::new(d, true),

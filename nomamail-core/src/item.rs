@@ -69,13 +69,32 @@ pub struct Placement {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailboxState {
+    /// Fixed at creation from the creating dot (`replica::uidvalidity_for`).
     pub uidvalidity: u32,
+    /// The UIDVALIDITY of the store this mailbox was moved in from (`import` of a Dovecot
+    /// Maildir), so clients keep their caches: shown instead of `uidvalidity`. Written only
+    /// while the mailbox has never held a message; empty when never written, and then left
+    /// out of the encoding, so states without it read and write as before.
+    #[serde(default, skip_serializing_if = "Reg::is_empty")]
+    pub imported_uidvalidity: Reg<u32>,
     /// Grow-only: merged by maximum, so a UID once handed out is never handed out again.
     pub uidnext: u32,
     pub name: Reg<String>,
     pub subscribed: Reg<bool>,
     pub special_use: Reg<Option<SpecialUse>>,
     pub removal: Reg<Removal>,
+}
+
+impl MailboxState {
+    /// The UIDVALIDITY clients see. Concurrent imports settle on the greatest, alike on
+    /// every replica.
+    pub fn shown_uidvalidity(&self) -> u32 {
+        self.imported_uidvalidity
+            .values()
+            .copied()
+            .max()
+            .unwrap_or(self.uidvalidity)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +184,8 @@ impl ItemState {
                 a.subscribed.merge(own, &b.subscribed, theirs);
                 a.special_use.merge(own, &b.special_use, theirs);
                 a.removal.merge(own, &b.removal, theirs);
+                a.imported_uidvalidity
+                    .merge(own, &b.imported_uidvalidity, theirs);
             }
             (Body::Entry(a), Body::Entry(b)) => {
                 if (a.blob, a.size, a.internal_date, a.date_offset_minutes)
@@ -216,6 +237,8 @@ impl ItemState {
                     && !m.removal.is_empty()
                     && m.removal.is_well_formed(ctx)
                     && m.uidvalidity != 0
+                    && m.imported_uidvalidity.is_well_formed(ctx)
+                    && m.imported_uidvalidity.values().all(|&v| v != 0)
                     && (1..=MAX_UID).contains(&m.uidnext)
             }
             Body::Entry(e) => {

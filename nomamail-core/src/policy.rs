@@ -263,6 +263,7 @@ mod tests {
     fn a_mailbox_holding_live_mail_is_never_removed() {
         let m = MailboxState {
             uidvalidity: 1,
+            imported_uidvalidity: Reg::default(),
             uidnext: 1,
             name: Reg::new(dot(1, 1), "Work".into()),
             subscribed: Reg::new(dot(1, 1), true),

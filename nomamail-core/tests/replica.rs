@@ -788,3 +788,44 @@ fn a_body_arriving_from_a_peer_gets_the_same_summary_stored() {
         "stored when the body arrived, not computed on reading"
     );
 }
+
+#[test]
+fn mail_moved_in_keeps_its_uidvalidity_and_uids_on_every_replica() {
+    let (mut a, mut b) = pair();
+    let inbox = INBOX_ID;
+    let new = |bytes: &'static [u8]| nomamail_core::NewMessage {
+        bytes,
+        flags: &[],
+        internal_date: 1_700_000_000,
+        date_offset_minutes: 0,
+    };
+    assert!(a.import_uidvalidity(inbox, 1_234_567).unwrap());
+    assert_eq!(
+        a.append_keeping_uid(inbox, new(b"Subject: 3\r\n\r\n"), 3)
+            .unwrap()
+            .uid,
+        3
+    );
+    let kept = a
+        .append_keeping_uid(inbox, new(b"Subject: 9\r\n\r\n"), 9)
+        .unwrap();
+    assert_eq!((kept.uid, kept.uidvalidity), (9, 1_234_567));
+    // Below a UID already given out: never reused.
+    assert_eq!(
+        a.append_keeping_uid(inbox, new(b"Subject: 5\r\n\r\n"), 5)
+            .unwrap()
+            .uid,
+        10
+    );
+    a.raise_uidnext(inbox, 20).unwrap();
+    // Once the mailbox has held mail, its UIDVALIDITY stays.
+    assert!(!a.import_uidvalidity(inbox, 7).unwrap());
+    sync(&mut a, &mut b);
+    for r in [&a, &b] {
+        let info = r.mailbox_named("INBOX").unwrap();
+        assert_eq!((info.uidvalidity, info.uidnext), (1_234_567, 20));
+        let uids: Vec<u32> = listing(r, "INBOX").iter().map(|m| m.0).collect();
+        assert_eq!(uids, vec![3, 9, 10]);
+    }
+    assert_eq!(b.append(inbox, &msg("next"), &[], 0, 0).unwrap().uid, 20);
+}

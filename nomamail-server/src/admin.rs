@@ -3,7 +3,7 @@
 //! one writer and wake its IMAP sessions and sync. One request per connection: fields
 //! separated by tabs on one line; the answer is `ok` or `error<TAB>why`.
 
-use crate::import::Importer;
+use crate::import::{Event, Importer};
 use anyhow::{Context, Result, bail};
 use nomamail_core::imap::Mailstores;
 use std::path::{Path, PathBuf};
@@ -79,30 +79,24 @@ fn handle(
             let store = stores.open(user)?;
             let mut importer = Importer::default();
             let mut done = 0u64;
-            let mut skipped = 0u64;
-            crate::import::read_source(
-                Path::new(path),
-                rest.first().copied(),
-                |item| {
-                    // One write per message: IMAP sessions see the import as it goes.
-                    store.write(|replica| importer.import(replica, &item))?;
-                    done += item.bytes.len() as u64;
-                    let tally = importer.tally;
-                    let _ = report.send(format!(
-                        "progress\t{done}\t{}\t{}\n",
-                        tally.imported, tally.duplicates
-                    ));
-                    Ok(())
-                },
-                |note| {
-                    skipped += 1;
-                    tracing::warn!("import for {user}: skipped {note}");
-                },
-            )?;
-            Ok(format!(
-                "\t{}\t{}\t{skipped}",
-                importer.tally.imported, importer.tally.duplicates
-            ))
+            crate::import::read_source(Path::new(path), rest.first().copied(), |event| {
+                // One write per event: IMAP sessions see the import as it goes.
+                store.write(|replica| importer.take(replica, &event))?;
+                match &event {
+                    Event::Message(item) => {
+                        done += item.bytes.len() as u64;
+                        let tally = importer.tally;
+                        let _ = report.send(format!(
+                            "progress\t{done}\t{}\t{}\n",
+                            tally.imported, tally.duplicates
+                        ));
+                    }
+                    Event::Skipped(note) => tracing::warn!("import for {user}: skipped {note}"),
+                    Event::Folder(_) | Event::FolderDone(_) => {}
+                }
+                Ok(())
+            })?;
+            Ok(importer.tally.to_fields())
         }
         _ => bail!("unknown request"),
     }

@@ -186,3 +186,173 @@ fn fs_layout_maildirs_import_every_folder_and_name_what_they_skip() {
     assert_eq!(flags_of(&snap, "Sent").len(), 1);
     server.stop();
 }
+
+/// UIDVALIDITY, UIDNEXT and each message's UID and flags of `mailbox`, as a client caches them.
+fn uid_state(wire: &mut Wire, mailbox: &str) -> (u32, u32, Vec<(u32, Vec<String>)>) {
+    let status = wire.ok(&format!("STATUS \"{mailbox}\" (UIDVALIDITY UIDNEXT)"));
+    let number = |key: &str| -> u32 {
+        let at = status
+            .find(key)
+            .unwrap_or_else(|| panic!("{key} in {status}"))
+            + key.len();
+        let digits: String = status[at..]
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap()
+    };
+    let (uidvalidity, uidnext) = (number("UIDVALIDITY"), number("UIDNEXT"));
+    wire.ok(&format!("EXAMINE \"{mailbox}\""));
+    let fetched = wire.ok("UID FETCH 1:* (FLAGS)");
+    let mut messages: Vec<(u32, Vec<String>)> = fetched
+        .lines()
+        .filter(|l| l.contains("FETCH"))
+        .map(|line| {
+            let uid = line.split("UID ").nth(1).unwrap();
+            let uid = uid.split(|c: char| !c.is_ascii_digit()).next().unwrap();
+            let flags = line.split("FLAGS (").nth(1).unwrap();
+            let flags = flags.split(')').next().unwrap();
+            let mut flags: Vec<String> = flags
+                .split_whitespace()
+                .filter(|f| *f != "\\Recent")
+                .map(str::to_string)
+                .collect();
+            flags.sort();
+            (uid.parse().unwrap(), flags)
+        })
+        .collect();
+    messages.sort();
+    (uidvalidity, uidnext, messages)
+}
+
+#[test]
+fn a_dovecot_maildir_moves_in_with_its_uidvalidity_uids_and_keywords() {
+    let dovecot = match nomamail_tests::dovecot::Dovecot::start() {
+        Ok(dovecot) => dovecot,
+        Err(why) => {
+            assert!(
+                std::env::var("NOMAMAIL_REQUIRE_DOVECOT").is_err(),
+                "Dovecot is required here: {why}"
+            );
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    // What a user leaves behind on Dovecot: mail in INBOX and a nested folder, some expunged
+    // (so UIDs have gaps and UIDNEXT is past the last message), flags and a keyword.
+    let mut theirs = Wire::open(dovecot.addr).unwrap();
+    theirs.ok(&format!("LOGIN {} {}", dovecot.user, dovecot.password));
+    theirs.ok("CREATE Archive/2024");
+    for i in 1..=6 {
+        theirs.append_message("INBOX", &format!("inbox {i}"), "text");
+    }
+    for i in 1..=3 {
+        theirs.append_message("Archive/2024", &format!("archived {i}"), "old");
+    }
+    theirs.ok("SELECT INBOX");
+    theirs.ok("UID STORE 2,6 +FLAGS (\\Deleted)");
+    theirs.ok("EXPUNGE");
+    theirs.ok("UID STORE 1 +FLAGS (\\Seen $Forwarded)");
+    theirs.ok("UID STORE 3 +FLAGS (\\Flagged Work)");
+    theirs.ok("SELECT Archive/2024");
+    theirs.ok("UID STORE 1:* +FLAGS (\\Seen)");
+    let before: Vec<_> = ["INBOX", "Archive/2024"]
+        .iter()
+        .map(|m| uid_state(&mut theirs, m))
+        .collect();
+    theirs.ok("LOGOUT");
+    assert_eq!(before[0].2.len(), 4);
+    assert_eq!(before[0].1, 7, "UIDNEXT past the expunged UID 6");
+    assert_eq!(
+        before[0].2[0],
+        (1, vec!["$Forwarded".to_string(), "\\Seen".to_string()])
+    );
+
+    let bin = Path::new(env!("CARGO_BIN_EXE_nomamail-server"));
+    let mut server = Daemon::new(bin, "office", FAST_SYNC, "");
+    server.add_user("alice", "pw");
+    let source = dovecot.maildir();
+    let source = source.to_str().unwrap();
+    let out = server.cli_ok(&["import", "--user", "alice", source], "");
+    assert!(out.contains("imported 7 messages"), "{out}");
+    assert!(!out.contains("could not keep"), "{out}");
+
+    server.start();
+    let mut ours = Wire::open(server.imap_addr()).unwrap();
+    ours.ok("LOGIN alice pw");
+    let after: Vec<_> = ["INBOX", "Archive/2024"]
+        .iter()
+        .map(|m| uid_state(&mut ours, m))
+        .collect();
+    assert_eq!(after, before, "(UIDVALIDITY, UIDNEXT, [(UID, FLAGS)])");
+
+    // New mail takes a UID Dovecot never gave out, and a second import changes nothing.
+    ours.append_message("INBOX", "after the move", "new");
+    let again = server.cli_ok(&["import", "--user", "alice", source], "");
+    assert!(again.contains("imported 0 messages"), "{again}");
+    let inbox = uid_state(&mut ours, "INBOX");
+    assert_eq!((inbox.0, inbox.1), (before[0].0, 8));
+    assert_eq!(inbox.2.last().unwrap().0, 7);
+    server.stop();
+}
+
+#[test]
+fn a_folder_that_already_holds_mail_is_imported_under_its_own_uids_and_says_so() {
+    let bin = Path::new(env!("CARGO_BIN_EXE_nomamail-server"));
+    let mut server = Daemon::new(bin, "office", FAST_SYNC, "");
+    server.add_user("alice", "pw");
+    server.cli_ok(
+        &["deliver", "--user", "alice"],
+        "Subject: here first\n\nhi\n",
+    );
+    let source = tempfile::tempdir().unwrap();
+    let root = source.path().join("Maildir");
+    for sub in [
+        "cur",
+        "new",
+        "tmp",
+        ".Lists/cur",
+        ".Lists/new",
+        ".Lists/tmp",
+    ] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    write(
+        &root.join("dovecot-uidlist"),
+        "3 V1700000000 N12 G00\n10 :10.host\n11 :11.host\n",
+    );
+    write(&root.join("cur/10.host:2,S"), "Subject: ten\n\nx\n");
+    write(&root.join("cur/11.host:2,"), "Subject: eleven\n\ny\n");
+    write(
+        &root.join(".Lists/dovecot-uidlist"),
+        "3 V1600000000 N9 G00\n5 :5.host\n8 :8.host\n",
+    );
+    write(&root.join(".Lists/dovecot-keywords"), "0 Later\n");
+    write(&root.join(".Lists/cur/8.host:2,a"), "Subject: eight\n\nz\n");
+    write(&root.join(".Lists/cur/5.host:2,S"), "Subject: five\n\nw\n");
+    // Through the running daemon this time.
+    server.start();
+    let out = server.cli_ok(&["import", "--user", "alice", root.to_str().unwrap()], "");
+    assert!(out.contains("imported 4 messages"), "{out}");
+    assert!(out.contains("1 folders could not keep their UIDs"), "{out}");
+    let mut wire = Wire::open(server.imap_addr()).unwrap();
+    wire.ok("LOGIN alice pw");
+    let inbox = uid_state(&mut wire, "INBOX");
+    assert_ne!(inbox.0, 1_700_000_000, "INBOX keeps its own UIDVALIDITY");
+    let uids: Vec<u32> = inbox.2.iter().map(|m| m.0).collect();
+    assert_eq!(uids, vec![1, 2, 3]);
+    let lists = uid_state(&mut wire, "Lists");
+    assert_eq!(
+        lists,
+        (
+            1_600_000_000,
+            9,
+            vec![
+                (5, vec!["\\Seen".to_string()]),
+                (8, vec!["Later".to_string()])
+            ]
+        )
+    );
+    server.stop();
+}

@@ -295,7 +295,7 @@ fn refresh_mailbox(tx: &mut Tx<'_>, id: MailboxId) -> Result<()> {
             id.to_bytes(),
             view.name,
             view.removed,
-            m.uidvalidity,
+            m.shown_uidvalidity(),
             m.uidnext,
             view.subscribed,
             view.special_use.map(|s| s.attribute()),

@@ -329,6 +329,7 @@ fn new_mailbox_state(
         ctx: [dot].into_iter().collect(),
         body: Body::Mailbox(MailboxState {
             uidvalidity: uidvalidity_for(dot, account_seed),
+            imported_uidvalidity: Reg::default(),
             uidnext: 1,
             name: Reg::new(dot, name.to_string()),
             subscribed: Reg::new(dot, true),

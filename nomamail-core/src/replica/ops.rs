@@ -131,6 +131,77 @@ impl Replica {
         mailbox: MailboxId,
         messages: &[NewMessage<'_>],
     ) -> Result<Vec<Appended>> {
+        self.append_placed(mailbox, messages, |_| None)
+    }
+
+    /// Stores a message moved in from another mail store under the UID it had there, so a
+    /// client that cached it keeps its copy. A UID this mailbox may already have given out
+    /// is never reused: below the next free one, the message takes the next free one.
+    pub fn append_keeping_uid(
+        &mut self,
+        mailbox: MailboxId,
+        message: NewMessage<'_>,
+        uid: u32,
+    ) -> Result<Appended> {
+        let mut appended = self.append_placed(mailbox, &[message], |_| Some(uid))?;
+        appended
+            .pop()
+            .ok_or_else(|| Error::Corrupt("an append stored nothing".into()))
+    }
+
+    /// Takes on the UIDVALIDITY of the store a mailbox is moved in from, while the mailbox
+    /// has never held a message here (so no client can have cached a UID of it under the
+    /// old value). Returns whether the mailbox now shows `uidvalidity`.
+    pub fn import_uidvalidity(&mut self, mailbox: MailboxId, uidvalidity: u32) -> Result<bool> {
+        if uidvalidity == 0 {
+            return Ok(false);
+        }
+        self.write(|tx| {
+            live_mailbox_name(tx, mailbox)?;
+            let mut st = tx.load_mailbox(mailbox)?;
+            let Body::Mailbox(m) = &st.body else {
+                return Err(Error::WrongKind(mailbox));
+            };
+            if m.shown_uidvalidity() == uidvalidity {
+                return Ok(true);
+            }
+            if next_free_uid(tx, mailbox)? != 1 {
+                return Ok(false);
+            }
+            let dot = tx.dot();
+            st.witness(dot);
+            if let Body::Mailbox(m) = &mut st.body {
+                m.imported_uidvalidity.set(dot, uidvalidity);
+            }
+            tx.save(&st, None)?;
+            Ok(true)
+        })
+    }
+
+    /// Raises UIDNEXT to the one the store a mailbox was moved in from had reached, so no
+    /// UID that store gave out (to a message since expunged) is given out again here.
+    pub fn raise_uidnext(&mut self, mailbox: MailboxId, uidnext: u32) -> Result<()> {
+        let uidnext = uidnext.min(crate::item::MAX_UID);
+        self.write(|tx| {
+            live_mailbox_name(tx, mailbox)?;
+            let mut st = tx.load_mailbox(mailbox)?;
+            let dot = tx.dot();
+            match &mut st.body {
+                Body::Mailbox(m) if m.uidnext < uidnext => m.uidnext = uidnext,
+                Body::Mailbox(_) => return Ok(()),
+                Body::Entry(_) => return Err(Error::WrongKind(mailbox)),
+            }
+            st.witness(dot);
+            tx.save(&st, None).map(drop)
+        })
+    }
+
+    fn append_placed(
+        &mut self,
+        mailbox: MailboxId,
+        messages: &[NewMessage<'_>],
+        wanted_uid: impl Fn(usize) -> Option<u32>,
+    ) -> Result<Vec<Appended>> {
         let mut checked = Vec::with_capacity(messages.len());
         for message in messages {
             if message.bytes.len() > MAX_MESSAGE_BYTES {
@@ -141,7 +212,7 @@ impl Replica {
         self.write(|tx| {
             live_mailbox_name(tx, mailbox)?;
             let mut out = Vec::with_capacity(messages.len());
-            for (message, flags) in messages.iter().zip(checked) {
+            for (i, (message, flags)) in messages.iter().zip(checked).enumerate() {
                 let blob = blobs::put(tx, message.bytes)?;
                 let template = EntryTemplate {
                     blob,
@@ -150,7 +221,7 @@ impl Replica {
                     date_offset_minutes: message.date_offset_minutes,
                     flags,
                 };
-                out.push(create_entry(tx, mailbox, template)?);
+                out.push(create_entry(tx, mailbox, template, wanted_uid(i))?);
             }
             Ok(out)
         })
@@ -212,7 +283,7 @@ impl Replica {
                     return Err(Error::WrongKind(id));
                 };
                 let template = EntryTemplate::copy_of(e);
-                out.push(create_entry(tx, dest, template)?);
+                out.push(create_entry(tx, dest, template, None)?);
             }
             Ok(out)
         })
@@ -311,7 +382,7 @@ fn live_mailbox_column(tx: &Tx<'_>, id: MailboxId, sql: &str) -> Result<String> 
 fn mailbox_uidvalidity(tx: &Tx<'_>, id: MailboxId) -> Result<u32> {
     let st = tx.load_mailbox(id)?;
     st.as_mailbox()
-        .map(|m| m.uidvalidity)
+        .map(|m| m.shown_uidvalidity())
         .ok_or(Error::WrongKind(id))
 }
 
@@ -404,8 +475,12 @@ pub(super) fn create_entry(
     tx: &mut Tx<'_>,
     mailbox: MailboxId,
     t: EntryTemplate,
+    wanted_uid: Option<u32>,
 ) -> Result<Appended> {
-    let uid = next_free_uid(tx, mailbox)?;
+    let next = next_free_uid(tx, mailbox)?;
+    let uid = wanted_uid
+        .filter(|&wanted| (next..crate::item::MAX_UID).contains(&wanted))
+        .unwrap_or(next);
     let uidvalidity = mailbox_uidvalidity(tx, mailbox)?;
     let dot = tx.dot();
     let flags: BTreeMap<String, Reg<bool>> = t

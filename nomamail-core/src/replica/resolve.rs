@@ -181,7 +181,7 @@ fn settle_move(tx: &mut Tx<'_>, item: ItemId, chosen: MailboxId, copies: bool) -
     if copies {
         for other in sides.into_iter().filter(|m| *m != chosen) {
             if live_mailbox_name(tx, other).is_ok() {
-                create_entry(tx, other, template.clone())?;
+                create_entry(tx, other, template.clone(), None)?;
             }
         }
     }
