@@ -82,17 +82,18 @@ fn mailbox_row(r: &Row<'_>) -> rusqlite::Result<(Vec<u8>, MailboxInfo)> {
 }
 
 fn entry_row(r: &Row<'_>) -> rusqlite::Result<Option<EntryInfo>> {
-    let id: Vec<u8> = r.get(0)?;
-    let mailbox: Vec<u8> = r.get(1)?;
-    let flags: String = r.get(3)?;
-    let blob: Vec<u8> = r.get(7)?;
-    let (Some(id), Some(mailbox), Ok(blob)) = (
-        ItemId::from_bytes(&id),
-        ItemId::from_bytes(&mailbox),
-        <[u8; 32]>::try_from(blob.as_slice()),
+    // Borrowed, not copied: SELECT reads every row of a mailbox through here.
+    let blob_at = |i: usize| r.get_ref(i).map(|v| v.as_blob().ok());
+    let (Some(id), Some(mailbox), Some(blob)) = (
+        blob_at(0)?.and_then(ItemId::from_bytes),
+        blob_at(1)?.and_then(ItemId::from_bytes),
+        blob_at(7)?.and_then(|b| <[u8; 32]>::try_from(b).ok()),
     ) else {
         return Ok(None);
     };
+    let flags = r.get_ref(3)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e))
+    })?;
     Ok(Some(EntryInfo {
         id,
         mailbox,
