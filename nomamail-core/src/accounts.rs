@@ -41,6 +41,11 @@ pub enum AccountError {
         "user {0} exists here with another mail store than on the paired server; remove one of them"
     )]
     SeedClash(String),
+    #[error(
+        "user {wanted} differs from the existing {existing} only in case: their mail store files \
+         would be one on a case-insensitive filesystem; pick another name"
+    )]
+    CaseClash { wanted: String, existing: String },
     #[error("mail store of {user}: {source}")]
     Replica {
         user: String,
@@ -108,8 +113,11 @@ impl Accounts {
             let path = path.display().to_string();
             move |source| AccountError::Io { path, source }
         };
-        std::fs::create_dir_all(dir.join("mail")).map_err(io(&dir.join("mail")))?;
-        let conn = Connection::open(dir.join("accounts.db"))?;
+        crate::private_files::dir(dir).map_err(io(dir))?;
+        crate::private_files::dir(&dir.join("mail")).map_err(io(&dir.join("mail")))?;
+        let db = dir.join("accounts.db");
+        crate::private_files::database(&db).map_err(io(&db))?;
+        let conn = Connection::open(&db)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(
@@ -144,6 +152,7 @@ impl Accounts {
         if self.get(user)?.is_some() {
             return Err(AccountError::Exists(user.to_string()));
         }
+        self.refuse_case_variant(user)?;
         let hash = hash_password(password)?;
         let info = AccountInfo {
             user: user.to_string(),
@@ -241,6 +250,7 @@ impl Accounts {
                 })
             }
             None => {
+                self.refuse_case_variant(&card.user)?;
                 let mut replica = ReplicaId(random_u64()?.max(1));
                 while crate::imap::modseq::same_tag(replica, peer_replica) {
                     replica = ReplicaId(random_u64()?.max(1));
@@ -263,8 +273,35 @@ impl Accounts {
         }
     }
 
-    /// Removes the account and its mail store.
+    /// A store file is named after its user; on a case-insensitive filesystem (macOS, a
+    /// Windows share) `Alice.db` is `alice.db`, so two names that differ only in case would
+    /// share one store.
+    fn refuse_case_variant(&self, user: &str) -> Result<(), AccountError> {
+        let existing: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT user FROM accounts WHERE user = ?1 COLLATE NOCASE",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match existing {
+            Some(existing) if existing != user => Err(AccountError::CaseClash {
+                wanted: user.to_string(),
+                existing,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the account and its mail store. Refused (`is_locked`) while a daemon holds
+    /// the store: deleting the files under it would lose what it writes next, unseen.
     pub fn remove(&mut self, user: &str) -> Result<(), AccountError> {
+        let db = self.replica_path(user);
+        let _held = Replica::hold(&db).map_err(|source| AccountError::Replica {
+            user: user.to_string(),
+            source: Box::new(source),
+        })?;
         if self
             .conn
             .execute("DELETE FROM accounts WHERE user = ?1", [user])?
@@ -272,7 +309,6 @@ impl Accounts {
         {
             return Err(AccountError::NoSuchUser(user.to_string()));
         }
-        let db = self.replica_path(user);
         for suffix in ["", "-wal", "-shm", ".lock"] {
             let mut path = db.clone().into_os_string();
             path.push(suffix);
@@ -558,6 +594,18 @@ mod tests {
         assert_eq!(
             internet.adopt(&card, info.replica).unwrap(),
             Adopted::Unchanged
+        );
+        let twin = office.add("Alice", &Password::new("other"));
+        assert!(
+            matches!(twin, Err(AccountError::CaseClash { .. })),
+            "{twin:?}"
+        );
+        let mut card_of_twin = card.clone();
+        card_of_twin.user = "ALICE".into();
+        let adopted_twin = internet.adopt(&card_of_twin, info.replica);
+        assert!(
+            matches!(adopted_twin, Err(AccountError::CaseClash { .. })),
+            "{adopted_twin:?}"
         );
 
         std::thread::sleep(std::time::Duration::from_millis(5));

@@ -17,6 +17,7 @@ pub mod item;
 pub mod mailsync;
 pub mod names;
 pub mod policy;
+pub mod private_files;
 pub mod reg;
 pub mod replica;
 pub mod schema;

@@ -35,6 +35,12 @@ pub async fn serve(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
+        // The socket is the owner's only (umask and mode); a process of another user that
+        // reached it anyway is turned away before it can send a word.
+        if stream.peer_cred().ok().map(|c| c.uid()) != Some(rustix::process::geteuid().as_raw()) {
+            tracing::warn!("admin socket: refused a connection from another user");
+            continue;
+        }
         let stores = stores.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();

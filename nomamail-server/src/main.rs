@@ -156,6 +156,9 @@ fn init_logging(default: &str) {
 }
 
 fn main() -> Result<ExitCode> {
+    // Everything this daemon makes (stores, keys, the admin socket, logs) is its owner's
+    // alone, whatever umask it was started with.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     // The demo's own lines tell the story; its servers' routine logs would drown them.
     init_logging(if matches!(cli.command, Command::Demo { .. }) {

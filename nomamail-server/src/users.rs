@@ -99,7 +99,13 @@ pub fn run(dir: &Path, command: UserCommand) -> Result<()> {
             }
         }
         UserCommand::Remove { user } => {
-            accounts.remove(&user)?;
+            match accounts.remove(&user) {
+                Err(e) if e.is_locked() => bail!(
+                    "the daemon is running and holds {user}'s mail store: stop it, then remove \
+                     {user} (and on each paired server)"
+                ),
+                other => other?,
+            }
             println!("removed {user} and its mail");
         }
     }

@@ -134,6 +134,28 @@ fn init_then_manage_users_from_a_script() {
             .unwrap()
     );
 
+    // On a case-insensitive filesystem Alice's store file would be alice's.
+    let twin = server(&data, &["user", "add", "Alice", "--password-stdin"], "x\n");
+    assert!(
+        !twin.status.success() && text(&twin).contains("only in case"),
+        "{}",
+        text(&twin)
+    );
+
+    // While a daemon holds a store, removing its user would delete the files under it.
+    {
+        let accounts = Accounts::open(&data).unwrap();
+        let _held = accounts
+            .open_replica("bob", nomamail_core::Durability::Process)
+            .unwrap();
+        let refused = server(&data, &["user", "remove", "bob"], "");
+        assert!(
+            !refused.status.success() && text(&refused).contains("stop it"),
+            "{}",
+            text(&refused)
+        );
+        assert!(data.join("mail/bob.db").exists());
+    }
     assert!(
         server(&data, &["user", "remove", "bob"], "")
             .status
@@ -148,6 +170,31 @@ fn init_then_manage_users_from_a_script() {
             .status
             .success()
     );
+
+    // Loosened by hand (or made by an older version under a lax umask): tightened again.
+    let loosen = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    loosen(&data, 0o755);
+    loosen(&data.join("accounts.db"), 0o644);
+    loosen(&data.join("mail/alice.db"), 0o666);
+    assert!(server(&data, &["user", "list"], "").status.success());
+    Accounts::open(&data)
+        .unwrap()
+        .open_replica("alice", nomamail_core::Durability::Process)
+        .unwrap();
+    let mut open_to_others = Vec::new();
+    let mut walk = vec![data.clone()];
+    while let Some(path) = walk.pop() {
+        let meta = std::fs::metadata(&path).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            open_to_others.push(path.clone());
+        }
+        if meta.is_dir() {
+            walk.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(open_to_others.is_empty(), "{open_to_others:?}");
 }
 
 #[test]

@@ -13,6 +13,8 @@ use std::path::Path;
 pub enum StateError {
     #[error("sync state: {0}")]
     Store(#[from] rusqlite::Error),
+    #[error("sync state file {0}")]
+    Io(String),
     #[error("sync state is corrupt: {0}")]
     Corrupt(String),
     #[error("a peer named {0} is already paired")]
@@ -82,6 +84,8 @@ impl SyncState {
     /// is above where they stood: a state file restored from a backup would otherwise number
     /// new mail as mail the peer has already applied, and it would be refused as a replay.
     pub fn open(path: &Path) -> Result<SyncState> {
+        crate::private_files::database(path)
+            .map_err(|e| StateError::Io(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(path)?;
         let state = Self::init(conn)?;
         state.conn.execute(

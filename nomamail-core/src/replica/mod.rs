@@ -89,26 +89,29 @@ impl Replica {
     /// Opens (or creates) the store at `path`. A store has one writer: a second `open` of the
     /// same file, from this process or another, fails with `Error::Locked` while this one lives.
     pub fn open(path: &Path, options: ReplicaOptions) -> Result<Replica> {
-        let mut lock_path = path.as_os_str().to_owned();
-        lock_path.push(".lock");
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| {
-                Error::Io(format!(
-                    "{}: {e}",
-                    std::path::Path::new(&lock_path).display()
-                ))
-            })?;
-        lock.try_lock()
-            .map_err(|_| Error::Locked(path.display().to_string()))?;
+        let lock = Self::hold(path)?;
+        crate::private_files::database(path).map_err(io_error(path))?;
         let conn = Connection::open(path)?;
         let id_if_copied = options.id_if_copied;
         let mut replica = Self::init(conn, options, Some(lock))?;
         replica.check_file_identity(path, id_if_copied)?;
         Ok(replica)
+    }
+
+    /// Takes the store's writer lock without opening it (`Error::Locked` while another
+    /// writer lives), for as long as the file handle is kept.
+    pub fn hold(path: &Path) -> Result<std::fs::File> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = Path::new(&lock_path);
+        crate::private_files::file(lock_path).map_err(io_error(lock_path))?;
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .open(lock_path)
+            .map_err(io_error(lock_path))?;
+        lock.try_lock()
+            .map_err(|_| Error::Locked(path.display().to_string()))?;
+        Ok(lock)
     }
 
     /// A store file is where it was made, or a copy of it: restored from a backup, or cloned
@@ -292,6 +295,11 @@ impl Replica {
 pub(crate) fn maintain(tx: &mut Tx<'_>, now_ms: u64, keep_expunged_bodies_ms: u64) -> Result<()> {
     peers::purge_acknowledged_tombstones(tx, now_ms)?;
     blobs::drop_retired(tx, now_ms, keep_expunged_bodies_ms)
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.display().to_string();
+    move |e| Error::Io(format!("{path}: {e}"))
 }
 
 fn meta_get(conn: &Connection, key: &str) -> Result<Option<i64>> {
