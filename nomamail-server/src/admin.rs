@@ -5,6 +5,7 @@
 
 use crate::import::{Event, Importer};
 use anyhow::{Context, Result, bail};
+use nomamail_core::ReplicaId;
 use nomamail_core::imap::Mailstores;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,6 +80,12 @@ fn handle(
             let choice = crate::conflicts::parse_choice(choice)?;
             let store = stores.open(user)?;
             store.write(|replica| replica.resolve(id, choice))?;
+            Ok(String::new())
+        }
+        ["forget", user, replica] => {
+            let replica = ReplicaId(replica.parse().context("replica id")?);
+            let store = stores.open(user)?;
+            store.write(|r| r.forget_peer(replica))?;
             Ok(String::new())
         }
         ["import", user, path, rest @ ..] if rest.len() <= 1 => {

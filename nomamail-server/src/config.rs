@@ -118,6 +118,9 @@ pub struct SyncSection {
     /// Short, so two servers started at the same moment find each other at once; the
     /// doubling keeps a peer that is down for long from being hammered.
     pub send_retry_ms: u64,
+    /// `status` shows a peer silent for longer than this as holding up purges (expunged
+    /// mail's tombstones and bodies wait for every peer), with the command that forgets it.
+    pub silent_peer_days: u64,
 }
 
 impl Default for SyncSection {
@@ -135,6 +138,7 @@ impl Default for SyncSection {
             retransmit_max_ms: 24 * 3_600_000,
             ack_delay_ms: 60_000,
             send_retry_ms: 1_000,
+            silent_peer_days: 90,
         }
     }
 }
@@ -254,6 +258,8 @@ ack_delay_ms = 60000
 # A mail the MTA (or the peer) did not take is tried again after this long, doubling up to
 # an hour: quick at first, so servers started together need not wait.
 send_retry_ms = 1000
+# `status` shows a peer silent for longer than this as holding up purges.
+silent_peer_days = 90
 
 # Send sync mail through a relay instead of straight to the peer's endpoint:
 # [relay]

@@ -4,7 +4,9 @@
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use nomamail_core::accounts::Accounts;
 use nomamail_core::mailsync::{HostKey, Peer, PeerKey, SyncState};
+use nomamail_core::{Durability, ReplicaId};
 use std::path::{Path, PathBuf};
 
 const TOKEN_PREFIX: &str = "nomamail-pair:v1?";
@@ -147,11 +149,36 @@ pub fn run(data_dir: &Path, config: &crate::config::Config, command: PairCommand
             }
         }
         PairCommand::Remove { name } => {
-            state.remove_peer(&name)?;
-            println!("unpaired {name}");
+            // Unpaired first, so a late mail from it no longer makes it known again.
+            let replicas = state.remove_peer(&name)?;
+            for (user, replica) in &replicas {
+                forget_replica(data_dir, user, *replica)
+                    .with_context(|| format!("forgetting {name}'s replica of {user}"))?;
+            }
+            println!(
+                "unpaired {name}; {} accounts no longer wait for it",
+                replicas.len()
+            );
         }
     }
     Ok(())
+}
+
+/// Tells the account's store to forget a peer's replica: directly, or through the daemon
+/// that holds it.
+fn forget_replica(data_dir: &Path, user: &str, replica: ReplicaId) -> Result<()> {
+    let accounts = Accounts::open(data_dir)?;
+    if accounts.get(user)?.is_none() {
+        return Ok(());
+    }
+    match accounts.open_replica(user, Durability::Full) {
+        Ok(mut store) => store.forget_peer(replica).map(drop).map_err(Into::into),
+        Err(e) if e.is_locked() => {
+            let replica = replica.0.to_string();
+            crate::admin_client::request(data_dir, &["forget", user, &replica])
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,16 @@ pub fn run(data_dir: &Path, config: &crate::config::Config) -> Result<()> {
         println!();
         println!("peer {} <{}>", peer.name, peer.address);
         println!("  last contact: {}", when(record.last_contact_ms, now));
+        let heard_ms = record.last_contact_ms.unwrap_or(record.paired_ms);
+        let silent_days = now.saturating_sub(heard_ms) / 86_400_000;
+        if silent_days >= config.sync.silent_peer_days {
+            println!(
+                "  holding up purges: silent for {silent_days} days, so expunged mail's \
+                 tombstones and bodies wait for it; if it is gone for good, \
+                 `nomamail-server pair remove {}` forgets it",
+                peer.name
+            );
+        }
         println!(
             "  mails in: {}  out: {}  queued: {}  rejected: {}",
             record.mails_in, record.mails_out, record.queued, record.rejects

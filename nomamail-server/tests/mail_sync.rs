@@ -267,3 +267,49 @@ fn hosting_password_file() -> tempfile::NamedTempFile {
     std::fs::write(file.path(), "hosted-pw\n").unwrap();
     file
 }
+
+/// The replicas the account's store on `daemon` syncs with (read beside the running daemon).
+fn store_peers(daemon: &Daemon) -> Vec<nomamail_core::ReplicaId> {
+    let path = daemon.data().join("mail").join("alice.db");
+    let mut store = nomamail_core::Replica::open_read_only(&path).expect("read the store");
+    store
+        .peers()
+        .expect("peers")
+        .into_iter()
+        .map(|p| p.peer)
+        .collect()
+}
+
+#[test]
+fn an_unpaired_peer_is_forgotten_by_every_account_and_a_silent_one_is_pointed_out() {
+    let sync = format!("{FAST_SYNC}silent_peer_days = 0\n");
+    let mut office = Daemon::new(bin(), "office", &sync, "");
+    let mut internet = Daemon::new(bin(), "internet", FAST_SYNC, "");
+    office.add_user("alice", "pw");
+    office.start();
+    internet.start();
+    office.pair_with(&internet, internet.smtp);
+    internet.pair_with(&office, office.smtp);
+    login(office.imap_addr(), "alice", "pw").append_message("INBOX", "first", "body");
+    converged(&office, &internet, "the first message on both", |s| {
+        s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 1)
+    });
+
+    // Silent for longer than the setting (here: any time at all): named, with the way out.
+    let status = office.status();
+    assert!(
+        status.contains("holding up purges") && status.contains("pair remove internet"),
+        "{status}"
+    );
+    let theirs = internet.status();
+    assert!(!theirs.contains("holding up purges"), "{theirs}");
+
+    assert_eq!(store_peers(&office).len(), 1);
+    // The daemon holds the store, so the forgetting goes through it.
+    let out = office.cli_ok(&["pair", "remove", "internet"], "");
+    assert!(out.contains("1 accounts no longer wait for it"), "{out}");
+    assert!(store_peers(&office).is_empty(), "the store forgot internet");
+    assert!(!office.status().contains("peer internet"));
+    office.stop();
+    internet.stop();
+}

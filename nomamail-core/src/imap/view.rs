@@ -25,6 +25,23 @@ pub struct Known {
     pub date_offset_minutes: i16,
 }
 
+impl Known {
+    /// The entry as the store holds it while nothing has changed since the view was made.
+    pub fn to_entry(&self, mailbox: crate::MailboxId) -> crate::EntryInfo {
+        crate::EntryInfo {
+            id: self.id,
+            mailbox,
+            uid: self.uid,
+            flags: self.flags.clone(),
+            size: self.size,
+            internal_date: self.internal_date,
+            date_offset_minutes: self.date_offset_minutes,
+            blob: self.blob,
+            modseq: self.modseq,
+        }
+    }
+}
+
 impl From<crate::EntryInfo> for Known {
     fn from(entry: crate::EntryInfo) -> Known {
         Known {

@@ -183,15 +183,30 @@ impl SyncState {
     }
 
     /// Forgets a peer: its mail is refused from now on, and its queued mail is dropped.
-    pub fn remove_peer(&mut self, name: &str) -> Result<()> {
+    /// Unpairs the peer. Returns, per account, the replica it had there: the stores must
+    /// forget those, or their tombstones wait for it for ever.
+    pub fn remove_peer(&mut self, name: &str) -> Result<Vec<(String, ReplicaId)>> {
         let tx = self.conn.transaction()?;
+        let replicas = {
+            let mut stmt = tx.prepare(
+                "SELECT account, replica FROM peer_accounts
+                 WHERE peer = ?1 AND replica IS NOT NULL ORDER BY account",
+            )?;
+            let rows = stmt.query_map([name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ReplicaId(r.get::<_, i64>(1)? as u64),
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
         if tx.execute("DELETE FROM peers WHERE name = ?1", [name])? == 0 {
             return Err(StateError::NoSuchPeer(name.to_string()));
         }
         tx.execute("DELETE FROM peer_accounts WHERE peer = ?1", [name])?;
         tx.execute("DELETE FROM outbox WHERE peer = ?1", [name])?;
         tx.commit()?;
-        Ok(())
+        Ok(replicas)
     }
 
     const PEER_COLUMNS: &str = "name, key, address, endpoint, last_contact_ms, mails_in, \

@@ -128,8 +128,15 @@ pub fn entries_at(
     let (Some(first), Some(last)) = (wanted.first(), wanted.last()) else {
         return Ok(Vec::new());
     };
-    let span = (last.0 - first.0) as usize + 1;
     let mailbox = selected.mailbox;
+    // Nothing has changed since the view was brought up to date: it is the store's state.
+    if store.version() == selected.seen_version && !view.holds_expunges() {
+        return Ok(wanted
+            .into_iter()
+            .map(|(seq, known)| (seq, known.to_entry(mailbox), crate::Placed::Live))
+            .collect());
+    }
+    let span = (last.0 - first.0) as usize + 1;
     let (low, high) = (first.1.uid, last.1.uid);
     store
         .read(|r| {
