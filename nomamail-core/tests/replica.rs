@@ -829,3 +829,25 @@ fn mail_moved_in_keeps_its_uidvalidity_and_uids_on_every_replica() {
     }
     assert_eq!(b.append(inbox, &msg("next"), &[], 0, 0).unwrap().uid, 20);
 }
+
+#[test]
+fn a_lost_bundle_is_sent_again_after_the_clock_was_stepped_back() {
+    let (mut a, mut b) = pair();
+    a.append(INBOX_ID, &msg("before the step"), &[], 0, 0)
+        .unwrap();
+    // Sent at a time the clock later turns out to have been ahead of; the bundle is lost.
+    let day = 86_400_000;
+    assert!(a.outgoing(b.id(), 10 * day, 64 * 1024).unwrap().is_some());
+    assert!(a.outgoing(b.id(), 10 * day, 64 * 1024).unwrap().is_none());
+    // Stepped back a day: the retransmission is due now, not in a day and ten minutes.
+    assert!(
+        flow(&mut a, &mut b, 9 * day) > 0,
+        "the lost range is sent again"
+    );
+    // The body follows once the peer has said which chunks it lacks.
+    for _ in 0..10 {
+        flow(&mut b, &mut a, 9 * day);
+        flow(&mut a, &mut b, 9 * day);
+    }
+    assert_eq!(listing(&b, "INBOX").len(), 1);
+}

@@ -107,7 +107,7 @@ pub async fn sender(
                     Err(failure) => {
                         let delay = retry_ms
                             .saturating_mul(1 << mail.attempts.min(16))
-                            .min(3_600_000);
+                            .min(nomamail_core::mailsync::MAX_SEND_RETRY_MS);
                         tracing::warn!(
                             peer = mail.peer,
                             error = failure.message,
@@ -131,8 +131,10 @@ pub async fn sender(
                 .and_then(Result::ok)
                 .flatten()
         };
+        // Never longer than the interval: a time set before the clock was stepped back
+        // may lie far ahead.
         let wait = next.map_or(timing.interval, |at| {
-            Duration::from_millis(at.saturating_sub(now_ms()))
+            Duration::from_millis(at.saturating_sub(now_ms())).min(timing.interval)
         });
         tokio::select! {
             _ = queued.changed() => {}

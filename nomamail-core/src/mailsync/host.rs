@@ -351,7 +351,7 @@ impl SyncHost {
         let Some(their_replica) = state.peer_replica(&peer.name, &user.user)? else {
             let hello_due = state
                 .last_hello(&peer.name, &user.user)?
-                .is_none_or(|at| now_ms.saturating_sub(at) >= self.config.hello_every_ms);
+                .is_none_or(|at| crate::wallclock::waited(at, now_ms, self.config.hello_every_ms));
             if !hello_due {
                 return Ok(0);
             }

@@ -13,4 +13,4 @@ pub use host::{Accepted, MailSyncConfig, OutgoingError, Rejection, SyncHost, ret
 pub use letter::{AccountCard, Letter};
 pub use mime::{SyncMail, is_sync_mail};
 pub use seal::{HostKey, PeerKey, SealError};
-pub use state::{OutMail, Peer, PeerRecord, Reject, StateError, SyncState};
+pub use state::{MAX_SEND_RETRY_MS, OutMail, Peer, PeerRecord, Reject, StateError, SyncState};

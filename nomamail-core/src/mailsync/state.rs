@@ -27,6 +27,9 @@ pub enum StateError {
 
 type Result<T, E = StateError> = std::result::Result<T, E>;
 
+/// The longest a refused sync mail waits before it is tried again.
+pub const MAX_SEND_RETRY_MS: u64 = 3_600_000;
+
 /// A paired host as the admin entered it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
@@ -368,16 +371,19 @@ impl SyncState {
         Ok(id)
     }
 
-    /// Mail whose next attempt is due, oldest first.
+    /// Mail whose next attempt is due, oldest first. No retry is put off longer than
+    /// `MAX_SEND_RETRY_MS`, so one set further ahead was set by a clock since stepped back:
+    /// it is due now.
     pub fn due(&self, now_ms: u64, limit: usize) -> Result<Vec<OutMail>> {
         let mut stmt = self.conn.prepare(
             "SELECT outbox.id, outbox.peer, outbox.recipient, peers.endpoint, outbox.mail,
                     outbox.attempts
              FROM outbox JOIN peers ON peers.name = outbox.peer
-             WHERE outbox.next_attempt_ms <= ?1 ORDER BY outbox.id LIMIT ?2",
+             WHERE outbox.next_attempt_ms <= ?1 OR outbox.next_attempt_ms > ?1 + ?3
+             ORDER BY outbox.id LIMIT ?2",
         )?;
-        let now = now_ms.min(i64::MAX as u64) as i64;
-        let rows = stmt.query_map(params![now, limit as i64], |r| {
+        let now = now_ms.min(i64::MAX as u64 / 2) as i64;
+        let rows = stmt.query_map(params![now, limit as i64, MAX_SEND_RETRY_MS as i64], |r| {
             Ok(OutMail {
                 id: r.get(0)?,
                 peer: r.get(1)?,
@@ -540,6 +546,11 @@ mod tests {
         assert_eq!(state.next_attempt().unwrap(), Some(500));
         assert_eq!(state.due(499, 10).unwrap().len(), 0);
         assert_eq!(state.due(500, 10).unwrap()[0].attempts, 1);
+        // Set for later than any retry waits: the clock has since been stepped back.
+        state
+            .failed(id, "refused", 500 + MAX_SEND_RETRY_MS + 1)
+            .unwrap();
+        assert_eq!(state.due(499, 10).unwrap().len(), 1);
         assert_eq!(state.peer("internet").unwrap().unwrap().queued, 1);
         state.sent(id).unwrap();
         assert_eq!(state.queued().unwrap(), 0);

@@ -98,6 +98,33 @@ impl Replica {
         Ok(replica)
     }
 
+    /// Records which file the store is (device, inode, birth time), and takes on `fresh`
+    /// as its id if it is a copy.
+    fn record_file_identity(
+        &mut self,
+        dev: i64,
+        ino: i64,
+        born: Option<i64>,
+        fresh: Option<ReplicaId>,
+    ) -> Result<()> {
+        let former = self.me;
+        self.write(|tx| {
+            let born = born.map(|b| ("file_born", b));
+            for (key, value) in [("file_dev", dev), ("file_ino", ino)]
+                .into_iter()
+                .chain(born)
+            {
+                tx.sql
+                    .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                    .execute(params![key, value])?;
+            }
+            if let Some(fresh) = fresh {
+                sync::reincarnate(tx, former, fresh)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Takes the store's writer lock without opening it (`Error::Locked` while another
     /// writer lives), for as long as the file handle is kept.
     pub fn hold(path: &Path) -> Result<std::fs::File> {
@@ -127,12 +154,30 @@ impl Replica {
             let meta = std::fs::metadata(path)
                 .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
             let (dev, ino) = (meta.dev() as i64, meta.ino() as i64);
+            // A file deleted and restored in place can get the same inode number back; its
+            // birth time tells it apart, where the filesystem keeps one.
+            let born = meta
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos().min(i64::MAX as u128) as i64);
             let stored = (
                 meta_get(&self.conn, "file_dev")?,
                 meta_get(&self.conn, "file_ino")?,
             );
+            let stored_born = meta_get(&self.conn, "file_born")?;
+            let same_birth = match (stored_born, born) {
+                (Some(then), Some(now)) => then == now,
+                _ => true,
+            };
             let copied = match stored {
-                (Some(d), Some(i)) if (d, i) == (dev, ino) => return Ok(()),
+                (Some(d), Some(i)) if (d, i) == (dev, ino) && same_birth => {
+                    if stored_born.is_none() && born.is_some() {
+                        // Recorded before birth times were: add it now.
+                        self.record_file_identity(dev, ino, born, None)?;
+                    }
+                    return Ok(());
+                }
                 (Some(_), Some(_)) => true,
                 // Stores from before this check: take them as they are.
                 _ => false,
@@ -146,18 +191,7 @@ impl Replica {
                 (true, _) => return Ok(()),
                 (false, _) => None,
             };
-            let former = self.me;
-            self.write(|tx| {
-                for (key, value) in [("file_dev", dev), ("file_ino", ino)] {
-                    tx.sql
-                        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
-                        .execute(params![key, value])?;
-                }
-                if let Some(fresh) = fresh {
-                    sync::reincarnate(tx, former, fresh)?;
-                }
-                Ok(())
-            })?;
+            self.record_file_identity(dev, ino, born, fresh)?;
             if let Some(fresh) = fresh {
                 self.me = fresh;
             }

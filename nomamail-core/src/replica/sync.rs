@@ -17,6 +17,7 @@ use crate::codec;
 use crate::error::{Error, Result};
 use crate::ids::{BlobHash, ItemId, ReplicaId};
 use crate::item::ItemState;
+use crate::wallclock::waited;
 use rusqlite::params;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,7 +125,7 @@ impl Replica {
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
             let mut ps = peers::load(tx, peer)?;
             let retransmit_due = |at: Option<u64>| {
-                at.is_none_or(|t| now_ms.saturating_sub(t) >= settings.retransmit_after_ms)
+                at.is_none_or(|t| waited(t, now_ms, settings.retransmit_after_ms))
             };
             // Counted from the oldest unacknowledged send, not the latest: a steady stream of
             // new changes must not put off resending a lost one.
@@ -138,7 +139,7 @@ impl Replica {
                 let ack_ready = ps.ack_due
                     && ps
                         .ack_due_since
-                        .is_none_or(|since| now_ms.saturating_sub(since) >= settings.ack_delay_ms);
+                        .is_none_or(|since| waited(since, now_ms, settings.ack_delay_ms));
                 // Applying the peer's items moves our sequence without giving the peer
                 // anything new: such a range is bookkeeping, and waits like a bare ack
                 // (it goes with the ack once that is ready).
@@ -532,7 +533,8 @@ fn apply(
 }
 
 /// A peer's wants move our idea of how far it holds each blob back to what it says, unless
-/// we sent those bytes so recently that they may still be on their way.
+/// we sent those bytes so recently that they may still be on their way (as `waited` judges
+/// it: a sending time ahead of now is the clock stepped back, and long past).
 fn take_wants(
     tx: &Tx<'_>,
     peer: ReplicaId,
@@ -550,7 +552,7 @@ fn take_wants(
         tx.sql
 .prepare_cached("INSERT INTO peer_blobs (peer, hash, have, total, served_at) VALUES (?1, ?2, ?3, ?4, NULL)
              ON CONFLICT(peer, hash) DO UPDATE SET have = ?3
-             WHERE have > ?3 AND (served_at IS NULL OR ?5 - served_at >= ?6)")?
+             WHERE have > ?3 AND (served_at IS NULL OR served_at > ?5 OR ?5 - served_at >= ?6)")?
 .execute(params![
                 peer.0 as i64,
                 want.hash.0,
