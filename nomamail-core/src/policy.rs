@@ -83,12 +83,6 @@ pub fn entry_view(e: &EntryState) -> EntryView {
         .filter(|p| p.mailbox == mailbox)
         .map(|p| p.uid)
         .max();
-    let flags = e
-        .flags
-        .iter()
-        .filter(|(name, reg)| settle_flag(name, reg))
-        .map(|(name, _)| name.clone())
-        .collect();
     // Renumbering (placement alone) is housekeeping, not a user's change: it must not keep
     // an expunged message alive.
     let user_writes = e
@@ -96,6 +90,17 @@ pub fn entry_view(e: &EntryState) -> EntryView {
         .dots()
         .chain(e.flags.values().flat_map(|r| r.dots()));
     let outcome = removal_outcome(&e.removal, user_writes);
+    // A message kept because a change raced its expunge is shown without the `\Deleted` its
+    // expunger set: otherwise the next EXPUNGE anywhere would delete it before the user
+    // has decided.
+    let contested = outcome == RemovalOutcome::Contested;
+    let flags = e
+        .flags
+        .iter()
+        .filter(|(name, reg)| settle_flag(name, reg))
+        .filter(|(name, _)| !(contested && name.as_str() == "\\Deleted"))
+        .map(|(name, _)| name.clone())
+        .collect();
     let moved = e.mailbox.distinct_values();
     EntryView {
         mailbox,

@@ -851,3 +851,33 @@ fn a_lost_bundle_is_sent_again_after_the_clock_was_stepped_back() {
     }
     assert_eq!(listing(&b, "INBOX").len(), 1);
 }
+
+#[test]
+fn a_message_kept_against_its_expunge_comes_back_without_deleted() {
+    let (mut a, mut b) = pair();
+    let m = a.append(INBOX_ID, &msg("keep me"), &[], 0, 0).unwrap();
+    sync(&mut a, &mut b);
+    // As an IMAP client expunges: flag it \Deleted, then EXPUNGE.
+    a.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Deleted"]))
+        .unwrap();
+    a.expunge(&[m.id]).unwrap();
+    b.store_flags(&[m.id], FlagOp::Add, &flags(&["\\Flagged"]))
+        .unwrap();
+    sync(&mut a, &mut b);
+    for r in [&a, &b] {
+        let inbox = listing(r, "INBOX");
+        assert_eq!(inbox.len(), 1, "kept");
+        assert_eq!(
+            inbox[0].2,
+            flags(&["\\Flagged"]),
+            "no EXPUNGE may take it now"
+        );
+    }
+    let id = b.conflicts().unwrap()[0].id.clone();
+    b.resolve(&id, Choice::Keep).unwrap();
+    sync(&mut a, &mut b);
+    for r in [&mut a, &mut b] {
+        assert_eq!(listing(r, "INBOX")[0].2, flags(&["\\Flagged"]));
+        assert!(r.conflicts().unwrap().is_empty());
+    }
+}

@@ -137,7 +137,14 @@ fn keep(tx: &mut Tx<'_>, item: ItemId) -> Result<()> {
     let dot = tx.dot();
     st.witness(dot);
     match &mut st.body {
-        Body::Entry(e) => e.removal.set(dot, Removal::Kept),
+        Body::Entry(e) => {
+            e.removal.set(dot, Removal::Kept);
+            // Kept means kept: the expunger's `\Deleted` goes with its expunge.
+            e.flags
+                .entry("\\Deleted".to_string())
+                .or_default()
+                .set(dot, false);
+        }
         Body::Mailbox(m) => m.removal.set(dot, Removal::Kept),
     }
     tx.save(&st, None).map(drop)

@@ -325,8 +325,12 @@ impl Sim {
                     .replica
                     .resolve(&c.id, choice)
                     .map_err(fail("resolve"))?;
-                self.history
-                    .record(r, c.item, Kind::Entry, vec![(Field::Removal, value)]);
+                // Keeping also clears the expunger's \Deleted.
+                let mut fields = vec![(Field::Removal, value)];
+                if !delete {
+                    fields.push((Field::Flag("\\Deleted".into()), Value::Bool(false)));
+                }
+                self.history.record(r, c.item, Kind::Entry, fields);
             }
             ConflictKind::Move => {
                 let sides: Vec<_> = c

@@ -222,6 +222,10 @@ impl History {
                 set.insert(name.clone());
             }
         }
+        // Kept against its expunge: shown without the expunger's \Deleted.
+        if contested {
+            set.remove("\\Deleted");
+        }
         ExpectedEntry {
             live: !removed,
             expunge_conflict: contested,
