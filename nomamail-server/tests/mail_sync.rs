@@ -32,7 +32,12 @@ fn converged(a: &Daemon, b: &Daemon, what: &str, check: impl Fn(&Snapshot) -> bo
 }
 
 fn paired_pair() -> (Daemon, Daemon) {
-    let mut office = Daemon::new(bin(), "office", FAST_SYNC, "");
+    paired_pair_with(FAST_SYNC)
+}
+
+/// Office (with `office_sync` in its `[sync]` section) and internet, paired, alice on both.
+fn paired_pair_with(office_sync: &str) -> (Daemon, Daemon) {
+    let mut office = Daemon::new(bin(), "office", office_sync, "");
     let mut internet = Daemon::new(bin(), "internet", FAST_SYNC, "");
     office.add_user("alice", "pw");
     office.start();
@@ -282,14 +287,8 @@ fn store_peers(daemon: &Daemon) -> Vec<nomamail_core::ReplicaId> {
 
 #[test]
 fn an_unpaired_peer_is_forgotten_by_every_account_and_a_silent_one_is_pointed_out() {
-    let sync = format!("{FAST_SYNC}silent_peer_days = 0\n");
-    let mut office = Daemon::new(bin(), "office", &sync, "");
-    let mut internet = Daemon::new(bin(), "internet", FAST_SYNC, "");
-    office.add_user("alice", "pw");
-    office.start();
-    internet.start();
-    office.pair_with(&internet, internet.smtp);
-    internet.pair_with(&office, office.smtp);
+    let (mut office, mut internet) =
+        paired_pair_with(&format!("{FAST_SYNC}silent_peer_days = 0\n"));
     login(office.imap_addr(), "alice", "pw").append_message("INBOX", "first", "body");
     converged(&office, &internet, "the first message on both", |s| {
         s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 1)

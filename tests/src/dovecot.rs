@@ -88,6 +88,22 @@ impl Dovecot {
         })
     }
 
+    /// Dovecot for a test: `None` (with the reason on stderr) where it cannot run here,
+    /// unless `NOMAMAIL_REQUIRE_DOVECOT` is set (as CI sets it), which makes that a failure.
+    pub fn for_test() -> Option<Dovecot> {
+        match Dovecot::start() {
+            Ok(dovecot) => Some(dovecot),
+            Err(why) => {
+                assert!(
+                    std::env::var("NOMAMAIL_REQUIRE_DOVECOT").is_err(),
+                    "Dovecot is required here: {why}"
+                );
+                eprintln!("not run: {why}");
+                None
+            }
+        }
+    }
+
     /// The user's Maildir (created on first login, or by `store_messages`).
     pub fn maildir(&self) -> PathBuf {
         self.dir.path().join("home").join(USER).join("Maildir")
