@@ -105,24 +105,28 @@ fn folder_name(on_disk: &str) -> String {
     nomamail_core::imap::mutf7::decode(on_disk).unwrap_or_else(|_| on_disk.to_string())
 }
 
+/// The directories in `dir`, by name.
+fn subdirectories(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut found: Vec<(String, PathBuf)> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
 /// Maildir++ folders: `.Archive.2024` beside the top's `cur/` is `Archive/2024`.
 fn maildir_plus_plus_folders(
     top: &Path,
     found: &mut Vec<(Option<String>, PathBuf)>,
     each: &mut impl FnMut(Event) -> Result<()>,
 ) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(top)
-        .with_context(|| format!("reading {}", top.display()))?
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let sub = name.strip_prefix('.')?.to_string();
-            Some((sub, e.path()))
-        })
-        .filter(|(sub, _)| !sub.is_empty() && sub != ".")
-        .collect();
-    entries.sort();
+    let entries = subdirectories(top)?.into_iter().filter_map(|(name, dir)| {
+        let sub = name.strip_prefix('.')?.to_string();
+        (!sub.is_empty() && sub != ".").then_some((sub, dir))
+    });
     for (sub, dir) in entries {
         if is_maildir(&dir) {
             let name = sub.split('.').map(folder_name).collect::<Vec<_>>();
@@ -145,18 +149,10 @@ fn fs_folders(
     found: &mut Vec<(Option<String>, PathBuf)>,
     each: &mut impl FnMut(Event) -> Result<()>,
 ) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (name, path) in subdirectories(dir)? {
         if ["cur", "new", "tmp"].contains(&name.as_str()) || name.starts_with('.') {
             continue;
         }
-        let path = entry.path();
         names.push(folder_name(&name));
         let before = found.len();
         if is_maildir(&path) {
