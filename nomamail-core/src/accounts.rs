@@ -420,12 +420,19 @@ impl Accounts {
                 "the account's store is a copy (restored from a backup, or cloned): it goes on \
                  under a new replica id and offers its changes to the paired servers again"
             );
-            self.conn.execute(
-                "UPDATE accounts SET replica = ?2 WHERE user = ?1",
-                params![user, opened.id().0 as i64],
-            )?;
+            self.record_replica(user, opened.id())?;
         }
         Ok(opened)
+    }
+
+    /// The account's store went on under a new id (it proved older than its own history):
+    /// the letters to paired servers name this one from now on.
+    pub fn record_replica(&self, user: &str, replica: ReplicaId) -> Result<(), AccountError> {
+        self.conn.execute(
+            "UPDATE accounts SET replica = ?2 WHERE user = ?1",
+            params![user, replica.0 as i64],
+        )?;
+        Ok(())
     }
 
     /// The account's store is gone (deleted, lost with a disk): the one made in its place

@@ -31,7 +31,7 @@ pub use flags::FlagOp;
 pub use ids::{BlobHash, Dot, EntryId, ItemId, MailboxId, ReplicaId};
 pub use replica::{
     Appended, Choice, Conflict, ConflictKind, EntryChange, EntryInfo, INBOX_ID, MailboxCounts,
-    MailboxInfo, NewMessage, PeerStatus, Placed, Replica, ReplicaOptions, Report, StoreStats,
-    SyncSettings, TextScope,
+    MailboxInfo, NewMessage, PeerStatus, Placed, Quarantined, Replica, ReplicaOptions, Report,
+    StoreStats, SyncSettings, TextScope,
 };
 pub use schema::Durability;

@@ -146,6 +146,20 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE summaries ADD COLUMN from_display TEXT NOT NULL DEFAULT '';
     ALTER TABLE summaries ADD COLUMN to_display TEXT NOT NULL DEFAULT '';
     ",
+    // 9: item states a peer sent that could not be taken (ill formed, or not mergeable with
+    // ours: another kind, other fixed fields), kept aside with why and when, so the rest of
+    // their bundle is applied and acknowledged. One row per item and peer, the latest.
+    "
+    CREATE TABLE quarantine (
+        item BLOB NOT NULL,
+        peer INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        state BLOB NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (item, peer)
+    );
+    CREATE INDEX quarantine_by_time ON quarantine(at);
+    ",
 ];
 
 /// Durability of a committed transaction.

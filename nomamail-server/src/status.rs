@@ -72,15 +72,24 @@ pub fn run(data_dir: &Path, config: &crate::config::Config) -> Result<()> {
                 .into_iter()
                 .find(|p| p.peer == their_replica);
             match status {
-                Some(status) => println!(
-                    "  {}: unacknowledged changes: {}  bundles in/out: {}/{}  bytes in/out: {}/{}",
-                    user.user,
-                    status.unacknowledged,
-                    status.bundles_in,
-                    status.bundles_out,
-                    status.bytes_in,
-                    status.bytes_out
-                ),
+                Some(status) => {
+                    println!(
+                        "  {}: unacknowledged changes: {}  bundles in/out: {}/{}  bytes in/out: {}/{}",
+                        user.user,
+                        status.unacknowledged,
+                        status.bundles_in,
+                        status.bundles_out,
+                        status.bytes_in,
+                        status.bytes_out
+                    );
+                    if status.quarantined > 0 {
+                        println!(
+                            "  {}: {} item states from this peer set aside (ill formed or \
+                             not mergeable), the rest applied; the daemon's log names each",
+                            user.user, status.quarantined
+                        );
+                    }
+                }
                 None => println!("  {}: not yet introduced", user.user),
             }
         }

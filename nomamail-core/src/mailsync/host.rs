@@ -131,6 +131,8 @@ pub struct Accepted {
     pub hello: bool,
     pub applied: usize,
     pub new_conflicts: usize,
+    /// Item states of the bundle set aside (see `Replica::quarantined`); the rest applied.
+    pub quarantined: usize,
     pub account_created: bool,
 }
 
@@ -300,6 +302,31 @@ impl SyncHost {
                     .map_err(engine)?,
             ),
         };
+        if let Some(fresh) = report.as_ref().and_then(|r| r.reincarnated_as) {
+            tracing::warn!(
+                peer = %peer,
+                user = %user,
+                new = %fresh,
+                "the peer knows changes of this account's store that the store lacks (it was \
+                 rolled back: a snapshot or a backup restored over it); it goes on under a new \
+                 replica id and relearns from the peers"
+            );
+            self.stores
+                .accounts(|accounts| accounts.record_replica(user, fresh))
+                .map_err(|source| Rejection::Account {
+                    peer: peer.clone(),
+                    source,
+                })?;
+        }
+        for (item, reason) in report.iter().flat_map(|r| &r.quarantined) {
+            tracing::warn!(
+                peer = %peer,
+                user = %user,
+                item = %item,
+                reason = %reason,
+                "a sync mail's item was set aside, the rest applied"
+            );
+        }
         state.record_received(&peer, letter.seq, now_ms)?;
         Ok(Accepted {
             peer,
@@ -308,6 +335,7 @@ impl SyncHost {
             hello: letter.bundle.is_none(),
             applied: report.as_ref().map_or(0, |r| r.applied),
             new_conflicts: report.as_ref().map_or(0, |r| r.new_conflicts.len()),
+            quarantined: report.as_ref().map_or(0, |r| r.quarantined.len()),
             account_created: adopted == Adopted::Created,
         })
     }

@@ -3,9 +3,11 @@
 //! raising UIDNEXT past every UID a mailbox has seen.
 //!
 //! Renumbering is deterministic given the state: the clashing live entries, in id order, get
-//! UIDs from the mailbox's UIDNEXT up. Replicas that see the same clash in the same state write
-//! the same UIDs; where states differ, the placement register keeps the highest UID, and any
-//! clash that leaves is found and renumbered again, UIDs only ever rising.
+//! UIDs from the mailbox's UIDNEXT up. A clash moves every live holder of the UID before the
+//! rule that a newcomer below UIDNEXT moves is asked, so replicas that see the same clash in
+//! the same state write the same UIDs and settle it in one renumbering each; where states
+//! differ, the placement register keeps the highest UID, and any clash that leaves is found
+//! and renumbered again, UIDs only ever rising.
 
 use super::Tx;
 use crate::error::Result;
@@ -158,6 +160,22 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
     if removed {
         return Ok(());
     }
+    // A clash first: every live holder of the UID moves, each replica that sees the clash
+    // moving them alike from the same state, so replicas whose bundles crossed reach the
+    // same UIDs in one renumbering. (Moving only the newcomer below UIDNEXT here would move
+    // the other message on the other replica, and the two moves clash again.)
+    if let Some(uid) = uid {
+        let holders: i64 = tx.sql
+.prepare_cached("SELECT (SELECT count(*) FROM entries WHERE mailbox = ?1 AND uid = ?2)
+                  + (SELECT count(*) FROM vacated_uids WHERE mailbox = ?1 AND uid = ?2 AND entry != ?3)")?
+.query_row(params![mailbox, uid, id.to_bytes()],
+            |r| r.get(0),
+        )?;
+        if holders >= 2 {
+            tx.arrived.remove(&id);
+            return renumber(tx, mailbox_id, live_at(tx, &mailbox, uid)?);
+        }
+    }
     // A message must not appear below a UIDNEXT clients may already have seen: they fetch
     // `UID n:*` from there and would never learn of it.
     if let (true, Some(uid)) = (tx.arrived.contains(&id), uid)
@@ -166,22 +184,10 @@ fn check_placement(tx: &mut Tx<'_>, id: ItemId) -> Result<()> {
         tx.arrived.remove(&id);
         return renumber(tx, mailbox_id, vec![id]);
     }
-    let clashing: Vec<ItemId> = match uid {
-        None => vec![id],
-        Some(uid) => {
-            let holders: i64 = tx.sql
-.prepare_cached("SELECT (SELECT count(*) FROM entries WHERE mailbox = ?1 AND uid = ?2)
-                      + (SELECT count(*) FROM vacated_uids WHERE mailbox = ?1 AND uid = ?2 AND entry != ?3)")?
-.query_row(params![mailbox, uid, id.to_bytes()],
-                |r| r.get(0),
-            )?;
-            if holders < 2 {
-                return Ok(());
-            }
-            live_at(tx, &mailbox, uid)?
-        }
-    };
-    renumber(tx, mailbox_id, clashing)
+    match uid {
+        None => renumber(tx, mailbox_id, vec![id]),
+        Some(_) => Ok(()),
+    }
 }
 
 fn uidnext_before(tx: &mut Tx<'_>, mailbox: MailboxId) -> Result<Option<u32>> {

@@ -10,6 +10,7 @@ mod blobs;
 mod derive;
 mod ops;
 mod peers;
+mod quarantine;
 mod read;
 mod resolve;
 mod search_cache;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 pub use ops::{Appended, MAX_MESSAGE_BYTES, NewMessage};
 pub use peers::PeerStatus;
+pub use quarantine::Quarantined;
 pub use read::{EntryChange, EntryInfo, MailboxCounts, MailboxInfo, Placed, StoreStats};
 pub use resolve::{Choice, Conflict, ConflictKind};
 pub use sync::{Report, SyncSettings};
@@ -66,6 +68,9 @@ pub struct Replica {
     /// Highest modification sequence / dot counter used; persisted with every commit.
     clock: u64,
     settings: SyncSettings,
+    /// The id to go on under if a peer shows this store is older than the history it knows
+    /// of it (`ReplicaOptions::id_if_copied`, while not taken at open).
+    spare_id: Option<ReplicaId>,
     search_cache: search_cache::SearchTextCache,
     /// Held for the life of the replica: the OS releases it when the process dies.
     _writer_lock: Option<std::fs::File>,
@@ -194,6 +199,7 @@ impl Replica {
             self.record_file_identity(dev, ino, born, fresh)?;
             if let Some(fresh) = fresh {
                 self.me = fresh;
+                self.spare_id = None;
             }
         }
         Ok(())
@@ -221,6 +227,7 @@ impl Replica {
             account_seed: meta_get(&conn, "account_seed")?.unwrap_or(0) as u64,
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: SyncSettings::default(),
+            spare_id: None,
             search_cache: Default::default(),
             conn,
             _writer_lock: None,
@@ -247,6 +254,9 @@ impl Replica {
                 .map_or(options.account_seed, |v| v as u64),
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: options.sync,
+            spare_id: options.id_if_copied.filter(|id| {
+                *id != ReplicaId::GENESIS && Some(*id) != stored_id.map(|v| ReplicaId(v as u64))
+            }),
             search_cache: Default::default(),
             conn,
             _writer_lock: writer_lock,

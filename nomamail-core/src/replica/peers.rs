@@ -83,6 +83,8 @@ pub struct PeerStatus {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub rejected: u64,
+    /// Item states from the peer set aside because they could not be taken.
+    pub quarantined: u64,
 }
 
 pub(super) fn load(tx: &Tx<'_>, peer: ReplicaId) -> Result<PeerState> {
@@ -132,19 +134,22 @@ pub(super) fn all(tx: &Tx<'_>) -> Result<Vec<(ReplicaId, PeerState)>> {
 }
 
 pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
-    Ok(all(tx)?
+    all(tx)?
         .into_iter()
-        .map(|(peer, s)| PeerStatus {
-            peer,
-            unacknowledged: tx.clock.saturating_sub(s.acked),
-            last_contact: s.last_contact,
-            bundles_in: s.bundles_in,
-            bundles_out: s.bundles_out,
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            rejected: s.rejected,
+        .map(|(peer, s)| {
+            Ok(PeerStatus {
+                peer,
+                unacknowledged: tx.clock.saturating_sub(s.acked),
+                last_contact: s.last_contact,
+                bundles_in: s.bundles_in,
+                bundles_out: s.bundles_out,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                rejected: s.rejected,
+                quarantined: super::quarantine::count_from(tx, peer)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Expunged entries every known peer has acknowledged are forgotten, and their blobs retired
@@ -193,6 +198,18 @@ pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Res
         save(tx, peer, &s)?;
     }
     trim_purge_log(tx, doomed.len() as i64)
+}
+
+/// Whether `id` is an entry this replica forgot after its removal was acknowledged. Asked of
+/// an unknown item in a bundle the peer made before it saw our purge: only such an item is a
+/// stale copy to ignore; any other unknown item is new (mail arrives out of order). Below the
+/// purge log's floor the log no longer tells, and any unknown item may be a purged one.
+pub(super) fn was_purged(tx: &Tx<'_>, id: ItemId) -> Result<bool> {
+    let logged: bool = tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM purged_entries WHERE id = ?1)")?
+        .query_row([id.to_bytes()], |r| r.get(0))?;
+    Ok(logged || super::meta_get(&tx.sql, "purge_log_floor")?.is_some())
 }
 
 /// How many forgotten removals the purge log keeps for readers that fell behind.

@@ -61,6 +61,11 @@ pub struct Report {
     pub blobs_corrupt: usize,
     /// Conflict ids open after the bundle that were not open before it.
     pub new_conflicts: Vec<String>,
+    /// Item states set aside instead of applied (see `quarantine`), with why.
+    pub quarantined: Vec<(ItemId, String)>,
+    /// The bundle showed this store older than what the peer knows of it, and it went on
+    /// under this new id (the edge records it, and peers hear of it with the next bundle).
+    pub reincarnated_as: Option<ReplicaId>,
 }
 
 /// `items.origin` of a state kept for this replica only.
@@ -109,6 +114,12 @@ impl Replica {
     pub fn peers(&mut self) -> Result<Vec<super::PeerStatus>> {
         let tx = self.read_tx()?;
         peers::status(&tx)
+    }
+
+    /// The latest item states set aside because they could not be taken, newest first.
+    pub fn quarantined(&mut self, limit: usize) -> Result<Vec<super::Quarantined>> {
+        let tx = self.read_tx()?;
+        super::quarantine::latest(&tx, limit)
     }
 
     /// The next bundle for `peer`, at most `max_bytes` long, or `None` when it needs nothing.
@@ -173,7 +184,11 @@ impl Replica {
                 return Err(e.into());
             }
         };
-        if bundle.to != self.me {
+        // A bundle to the id this store went on from (the peer has not heard of the new one
+        // yet) still carries item states worth taking; its acknowledgement is of the old id's
+        // sequence, which means nothing to the new one.
+        let to_former = bundle.to != self.me && Some(bundle.to) == self.former_id()?;
+        if bundle.to != self.me && !to_former {
             self.count_rejection(peer)?;
             return Err(Error::WrongRecipient {
                 to: bundle.to,
@@ -187,16 +202,31 @@ impl Replica {
                 peer,
             });
         }
+        // The peer holds changes of ours this store never made: it is older than its own
+        // history (rolled back in place, a VM snapshot, a backup over the same file), and
+        // dots above its clock are taken. It goes on under its spare id, so no dot is used
+        // twice, and offers everything to its peers again.
+        let reincarnate_as = match (bundle.ack.through > self.clock && !to_former, self.spare_id) {
+            (true, Some(fresh)) => Some(fresh),
+            _ => None,
+        };
+        let take_ack = !to_former && reincarnate_as.is_none();
         let settings = self.settings.clone();
+        let former = self.me;
         let result = self.write(|tx| {
-            let report = apply(
+            if let Some(fresh) = reincarnate_as {
+                reincarnate(tx, former, fresh)?;
+            }
+            let mut report = apply(
                 tx,
                 peer,
                 &bundle,
+                take_ack,
                 wire.len(),
                 now_ms,
                 settings.retransmit_after_ms,
             )?;
+            report.reincarnated_as = reincarnate_as;
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
             Ok(report)
         });
@@ -206,7 +236,16 @@ impl Replica {
         ) {
             self.count_rejection(peer)?;
         }
+        if let (Ok(_), Some(fresh)) = (&result, reincarnate_as) {
+            self.me = fresh;
+            self.spare_id = None;
+        }
         result
+    }
+
+    /// The id this store had before it last went on under a new one.
+    fn former_id(&self) -> Result<Option<ReplicaId>> {
+        Ok(super::meta_get(&self.conn, "former_replica_id")?.map(|v| ReplicaId(v as u64)))
     }
 
     fn count_rejection(&mut self, peer: ReplicaId) -> Result<()> {
@@ -451,6 +490,7 @@ fn apply(
     tx: &mut Tx<'_>,
     peer: ReplicaId,
     bundle: &Bundle,
+    take_ack: bool,
     wire_len: usize,
     now_ms: u64,
     retransmit_after_ms: u64,
@@ -459,30 +499,46 @@ fn apply(
     let conflicts_before = super::resolve::open_conflict_ids(tx)?;
     let mut report = Report::default();
 
-    if bundle.ack.through > tx.clock {
-        return Err(Error::AckFromTheFuture(bundle.ack.through));
+    if take_ack {
+        if bundle.ack.through > tx.clock {
+            return Err(Error::AckFromTheFuture(bundle.ack.through));
+        }
+        if bundle.ack.through > ps.acked {
+            ps.acked = bundle.ack.through;
+            ps.unacked_since = (ps.sent > ps.acked).then_some(now_ms);
+        }
+        ps.sent = ps.sent.max(ps.acked);
     }
-    if bundle.ack.through > ps.acked {
-        ps.acked = bundle.ack.through;
-        ps.unacked_since = (ps.sent > ps.acked).then_some(now_ms);
-    }
-    ps.sent = ps.sent.max(ps.acked);
     take_wants(tx, peer, &bundle.ack, now_ms, retransmit_after_ms)?;
 
     let stale_bundle = bundle.generation < ps.stale_below;
     let mut skipped_unknown = false;
     for incoming in &bundle.items {
+        if !incoming.is_well_formed() {
+            set_aside(
+                tx,
+                peer,
+                incoming,
+                "not well formed".into(),
+                now_ms,
+                &mut report,
+            )?;
+            continue;
+        }
         match tx.load(incoming.id)? {
-            Some(mut local) => {
-                if local.merge(incoming)? {
+            Some(mut local) => match local.merge(incoming) {
+                Ok(true) => {
                     let origin = (local == *incoming).then_some(peer);
                     tx.save(&local, origin)?;
                     report.applied += 1;
-                } else {
-                    report.unchanged += 1;
                 }
-            }
-            None if stale_bundle => {
+                Ok(false) => report.unchanged += 1,
+                // `merge` refuses before it changes anything, and `local` is not saved.
+                Err(refusal) => {
+                    set_aside(tx, peer, incoming, refusal.to_string(), now_ms, &mut report)?
+                }
+            },
+            None if stale_bundle && super::peers::was_purged(tx, incoming.id)? => {
                 skipped_unknown = true;
                 report.stale.push(incoming.id);
             }
@@ -530,6 +586,19 @@ fn apply(
     let after = super::resolve::open_conflict_ids(tx)?;
     report.new_conflicts = after.difference(&conflicts_before).cloned().collect();
     Ok(report)
+}
+
+fn set_aside(
+    tx: &Tx<'_>,
+    peer: ReplicaId,
+    state: &ItemState,
+    reason: String,
+    now_ms: u64,
+    report: &mut Report,
+) -> Result<()> {
+    super::quarantine::set_aside(tx, peer, state, &reason, now_ms)?;
+    report.quarantined.push((state.id, reason));
+    Ok(())
 }
 
 /// A peer's wants move our idea of how far it holds each blob back to what it says, unless

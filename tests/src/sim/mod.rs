@@ -304,6 +304,15 @@ impl Sim {
                     self.name(p.from)
                 )
             })?;
+        // Honest replicas never send a state that cannot be taken: one set aside here is a
+        // merge bug, not a hostile peer.
+        if let Some((item, reason)) = report.quarantined.first() {
+            return Err(format!(
+                "{} set aside item {item} from {}: {reason}",
+                self.name(p.to),
+                self.name(p.from)
+            ));
+        }
         for (item, ops) in &p.knowledge {
             if !report.stale.contains(item) {
                 self.history.learn(p.to, *item, ops);
