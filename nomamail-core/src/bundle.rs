@@ -4,8 +4,9 @@
 //! modification sequence, chunks of blobs the receiver may lack, and the sender's
 //! acknowledgement of what it has received. Every part is idempotent to apply.
 
-use crate::ids::{BlobHash, ReplicaId};
+use crate::ids::{BlobHash, ItemId, ReplicaId};
 use crate::item::ItemState;
+use crate::vv::VersionVector;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,18 @@ pub struct Ack {
     pub through: u64,
     /// Blobs the acknowledging side needs, with how many leading bytes it already holds.
     pub wants: Vec<Want>,
+    /// Messages the acknowledging side forgot after their removal reached every replica,
+    /// named because the addressee sent live copies of them (it is older than the removal:
+    /// restored from a backup), with what each removal had seen. Left out when empty, so
+    /// bundles without it read and write as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purged: Vec<Purged>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purged {
+    pub id: ItemId,
+    pub removal: VersionVector,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -103,6 +103,9 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, DecodeError> {
     Ok(bundle)
 }
 
+/// Bundles name at most this many purged messages (the sender sends its list in parts).
+pub const MAX_PURGED_PER_BUNDLE: usize = 1024;
+
 /// Structural sense that serde cannot express, for the bundle as a whole. Checks of one item
 /// (is it well formed, does it merge) belong to the replica, which quarantines that item and
 /// applies the rest, so one bad item cannot stall a link.
@@ -123,6 +126,9 @@ fn validate(b: &Bundle) -> Result<(), DecodeError> {
         if c.total > MAX_BLOB_BYTES || end.is_none_or(|e| e > c.total) || c.data.is_empty() {
             return Err(DecodeError::Malformed("blob chunk out of bounds"));
         }
+    }
+    if b.ack.purged.len() > MAX_PURGED_PER_BUNDLE {
+        return Err(DecodeError::Malformed("too many purged messages named"));
     }
     if b.ack.wants.iter().any(|w| w.have > MAX_BLOB_BYTES) {
         return Err(DecodeError::Malformed("want beyond the blob size limit"));
@@ -170,6 +176,7 @@ mod tests {
                     hash: BlobHash([6; 32]),
                     have: 0,
                 }],
+                purged: Vec::new(),
             },
         }
     }

@@ -160,6 +160,12 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX quarantine_by_time ON quarantine(at);
     ",
+    // 10: the purge log keeps what a forgotten entry's state had seen (CBOR version vector),
+    // so a live copy that arrives later from a store restored from an older backup is
+    // known for a stale one, and its sender told (see `replica::purge`).
+    "
+    ALTER TABLE purged_entries ADD COLUMN removal BLOB;
+    ",
 ];
 
 /// Durability of a committed transaction.

@@ -10,6 +10,7 @@ mod blobs;
 mod derive;
 mod ops;
 mod peers;
+mod purge;
 mod quarantine;
 mod read;
 mod resolve;
@@ -337,7 +338,7 @@ impl Replica {
 }
 
 pub(crate) fn maintain(tx: &mut Tx<'_>, now_ms: u64, keep_expunged_bodies_ms: u64) -> Result<()> {
-    peers::purge_acknowledged_tombstones(tx, now_ms)?;
+    purge::purge_acknowledged_tombstones(tx, now_ms)?;
     blobs::drop_retired(tx, now_ms, keep_expunged_bodies_ms)
 }
 

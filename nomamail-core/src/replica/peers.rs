@@ -1,11 +1,10 @@
 //! What a replica remembers about each peer, across restarts: how far each side has
 //! acknowledged the other, which bundle generations it has seen, and when it last sent.
-//! Also the tombstone purge, which waits for every known peer.
 
 use super::Tx;
-use super::blobs;
 use crate::error::{Error, Result};
-use crate::ids::{BlobHash, ItemId, ReplicaId};
+use crate::ids::{ItemId, ReplicaId};
+use crate::vv::VersionVector;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -40,9 +39,24 @@ pub(super) struct PeerState {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub rejected: u64,
+    /// Entries the peer sent live copies of that we forgot after their removal reached
+    /// everyone, with the removal's context: told in our next bundle, so it drops them too.
+    #[serde(default)]
+    pub purged_to_tell: Vec<(ItemId, VersionVector)>,
 }
 
+/// How many purged entries one peer is told of at most per bundle (and kept waiting).
+pub(super) const MAX_PURGED_TO_TELL: usize = 1024;
+
 impl PeerState {
+    pub fn tell_purged(&mut self, id: ItemId, removal: VersionVector) {
+        if self.purged_to_tell.len() < MAX_PURGED_TO_TELL
+            && !self.purged_to_tell.iter().any(|(known, _)| *known == id)
+        {
+            self.purged_to_tell.push((id, removal));
+        }
+    }
+
     /// Record that every change of the peer in `(base, high]` is applied here.
     pub fn record_received(&mut self, base: u64, high: u64) {
         if high <= self.received {
@@ -150,101 +164,4 @@ pub(super) fn status(tx: &Tx<'_>) -> Result<Vec<PeerStatus>> {
             })
         })
         .collect()
-}
-
-/// Expunged entries every known peer has acknowledged are forgotten, and their blobs retired
-/// when nothing else uses them. Kept: mailbox tombstones (few and small; mail a peer added
-/// concurrently to a deleted mailbox must find the mailbox to bring it back), and tombstones
-/// this replica holds only as a shadow (`origin` 0, never sent): a peer's acknowledgement says
-/// nothing about whether it has that removal, so the shadow must outlive any live copy.
-pub(super) fn purge_acknowledged_tombstones(tx: &mut Tx<'_>, now_ms: u64) -> Result<()> {
-    let peers = all(tx)?;
-    let horizon = peers.iter().map(|(_, s)| s.acked).min().unwrap_or(tx.clock);
-    let doomed: Vec<(Vec<u8>, Vec<u8>, i64)> = {
-        let mut stmt = tx.sql.prepare_cached(
-            "SELECT e.id, e.blob, e.modseq FROM entries e JOIN items i ON i.id = e.id
-                 WHERE e.removed = 1 AND e.modseq <= ?1 AND coalesce(i.origin, -1) != 0",
-        )?;
-        stmt.query_map([horizon as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?
-    };
-    if doomed.is_empty() {
-        return Ok(());
-    }
-    for (id, blob, modseq) in &doomed {
-        // Readers that last looked before the removal must still learn of it.
-        tx.sql
-            .prepare_cached("INSERT OR REPLACE INTO purged_entries (id, modseq) VALUES (?1, ?2)")?
-            .execute(params![id, modseq])?;
-        tx.sql
-            .prepare_cached("DELETE FROM items WHERE id = ?1")?
-            .execute([id])?;
-        tx.sql
-            .prepare_cached("DELETE FROM entries WHERE id = ?1")?
-            .execute([id])?;
-        tx.sql
-            .prepare_cached("DELETE FROM conflicts WHERE item = ?1")?
-            .execute([id])?;
-        tx.sql
-            .prepare_cached("DELETE FROM vacated_uids WHERE entry = ?1")?
-            .execute([id])?;
-        if let Ok(hash) = <[u8; 32]>::try_from(blob.as_slice()) {
-            blobs::retire_if_unreferenced(tx, BlobHash(hash), now_ms)?;
-        }
-        debug_assert!(ItemId::from_bytes(id).is_some());
-    }
-    for (peer, mut s) in peers {
-        s.stale_below = s.stale_below.max(s.highest_generation_seen);
-        save(tx, peer, &s)?;
-    }
-    trim_purge_log(tx, doomed.len() as i64)
-}
-
-/// Whether `id` is an entry this replica forgot after its removal was acknowledged. Asked of
-/// an unknown item in a bundle the peer made before it saw our purge: only such an item is a
-/// stale copy to ignore; any other unknown item is new (mail arrives out of order). Below the
-/// purge log's floor the log no longer tells, and any unknown item may be a purged one.
-pub(super) fn was_purged(tx: &Tx<'_>, id: ItemId) -> Result<bool> {
-    let logged: bool = tx
-        .sql
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM purged_entries WHERE id = ?1)")?
-        .query_row([id.to_bytes()], |r| r.get(0))?;
-    Ok(logged || super::meta_get(&tx.sql, "purge_log_floor")?.is_some())
-}
-
-/// How many forgotten removals the purge log keeps for readers that fell behind.
-const PURGE_LOG_KEEP: i64 = 50_000;
-
-/// Keeps the purge log near `PURGE_LOG_KEEP` entries, raising the floor below which it no
-/// longer answers. The size is counted in `meta`, and trimmed in batches once it is half as
-/// large again, so a purge costs the same however long the log is.
-fn trim_purge_log(tx: &mut Tx<'_>, added: i64) -> Result<()> {
-    let count = super::meta_get(&tx.sql, "purge_log_count")?.unwrap_or(0) + added;
-    let mut kept = count;
-    if count > PURGE_LOG_KEEP + PURGE_LOG_KEEP / 2 {
-        let cut: Option<i64> = tx
-            .sql
-            .prepare_cached(
-                "SELECT modseq FROM purged_entries ORDER BY modseq DESC LIMIT 1 OFFSET ?1",
-            )?
-            .query_row([PURGE_LOG_KEEP], |r| r.get(0))
-            .optional()?;
-        if let Some(cut) = cut {
-            let dropped = tx
-                .sql
-                .prepare_cached("DELETE FROM purged_entries WHERE modseq <= ?1")?
-                .execute([cut])?;
-            kept -= dropped as i64;
-            tx.sql
-                .prepare_cached(
-                    "INSERT INTO meta (key, value) VALUES ('purge_log_floor', ?1)
-                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-                )?
-                .execute([cut])?;
-        }
-    }
-    tx.sql
-        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('purge_log_count', ?1)")?
-        .execute([kept])?;
-    Ok(())
 }

@@ -12,7 +12,7 @@
 
 use super::peers::{self, PeerState};
 use super::{Replica, Tx, blobs, decode_state};
-use crate::bundle::{Ack, Bundle, Chunk, SeqRange};
+use crate::bundle::{Ack, Bundle, Chunk, Purged, SeqRange};
 use crate::codec;
 use crate::error::{Error, Result};
 use crate::ids::{BlobHash, ItemId, ReplicaId};
@@ -61,6 +61,9 @@ pub struct Report {
     pub blobs_corrupt: usize,
     /// Conflict ids open after the bundle that were not open before it.
     pub new_conflicts: Vec<String>,
+    /// Messages dropped because the peer had forgotten them after a removal that saw all of
+    /// our copy (this store was behind it: restored from a backup).
+    pub forgotten: Vec<ItemId>,
     /// Item states set aside instead of applied (see `quarantine`), with why.
     pub quarantined: Vec<(ItemId, String)>,
     /// The bundle showed this store older than what the peer knows of it, and it went on
@@ -160,6 +163,7 @@ impl Replica {
                     || !bundle.chunks.is_empty()
                     || ack_ready
                     || (empty_range && settings.ack_delay_ms == 0)
+                    || !bundle.ack.purged.is_empty()
                     || (!bundle.ack.wants.is_empty() && retransmit_due(ps.last_wants_at));
                 if !worth_sending {
                     return Ok(None);
@@ -366,6 +370,15 @@ fn build(
         ack: Ack {
             through: ps.received,
             wants,
+            purged: ps
+                .purged_to_tell
+                .iter()
+                .take(crate::codec::MAX_PURGED_PER_BUNDLE)
+                .map(|(id, removal)| Purged {
+                    id: *id,
+                    removal: removal.clone(),
+                })
+                .collect(),
         },
     };
     Ok((
@@ -480,6 +493,8 @@ fn commit_plan(
     }
     ps.ack_due = false;
     ps.ack_due_since = None;
+    // Told once: if the bundle is lost, the peer's copy comes again and is answered again.
+    ps.purged_to_tell.drain(..bundle.ack.purged.len());
     ps.generation = bundle.generation;
     ps.bundles_out += 1;
     ps.bytes_out += wire_len as u64;
@@ -510,6 +525,11 @@ fn apply(
         ps.sent = ps.sent.max(ps.acked);
     }
     take_wants(tx, peer, &bundle.ack, now_ms, retransmit_after_ms)?;
+    for purged in &bundle.ack.purged {
+        if super::purge::forget_if_seen_by(tx, purged.id, &purged.removal, now_ms)? {
+            report.forgotten.push(purged.id);
+        }
+    }
 
     let stale_bundle = bundle.generation < ps.stale_below;
     let mut skipped_unknown = false;
@@ -538,9 +558,19 @@ fn apply(
                     set_aside(tx, peer, incoming, refusal.to_string(), now_ms, &mut report)?
                 }
             },
-            None if stale_bundle && super::peers::was_purged(tx, incoming.id)? => {
+            None if stale_bundle && super::purge::was_purged(tx, incoming.id)? => {
                 skipped_unknown = true;
                 report.stale.push(incoming.id);
+            }
+            None if !is_tombstone(incoming)
+                && let Some(removal) = super::purge::removal_of_purged(tx, incoming.id)?
+                && removal.dominates(&incoming.ctx) =>
+            {
+                // A live copy of a message forgotten after its removal reached everyone,
+                // and older than that removal: the sender is behind (restored from a
+                // backup). Not taken; the sender is told, so it drops its copy too.
+                report.stale.push(incoming.id);
+                ps.tell_purged(incoming.id, removal);
             }
             None if is_tombstone(incoming) => {
                 // Kept only to shadow a live copy that may still be on its way; whoever needs
