@@ -636,6 +636,9 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
     std::fs::write(&path, &snapshot).unwrap();
     let mut a = open(&path);
     assert_eq!(a.id(), ReplicaId(1), "nothing about the file tells");
+    // Mail arrives before the peer is heard from: under the old id, with dots b holds for
+    // "three" and "four".
+    let seven = a.append(INBOX_ID, &msg("seven"), &[], 0, 0).unwrap();
     b.append(INBOX_ID, &msg("five"), &[], 0, 0).unwrap();
     let wire = b.outgoing(ReplicaId(1), 10, 1 << 20).unwrap().unwrap();
     let report = a.incoming(b.id(), &wire, 10).unwrap();
@@ -656,8 +659,18 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
     subjects.sort();
     assert_eq!(
         subjects,
-        ["five", "four", "one", "six", "three", "two"],
+        ["five", "four", "one", "seven", "six", "three", "two"],
         "what the rollback lost came back from b, and what came after it went to b"
+    );
+    assert_eq!(
+        seven.id.0.replica,
+        ReplicaId(1),
+        "the test made a message under a reused dot"
+    );
+    assert!(a.quarantined(10).unwrap().is_empty());
+    assert!(
+        b.quarantined(10).unwrap().is_empty(),
+        "what b set aside from a's old id went when b forgot that id"
     );
 }
 

@@ -312,3 +312,84 @@ fn an_unpaired_peer_is_forgotten_by_every_account_and_a_silent_one_is_pointed_ou
     office.stop();
     internet.stop();
 }
+
+fn inbox_len(s: &Snapshot) -> usize {
+    s.mailbox("INBOX").map_or(0, |m| m.messages.len())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+}
+
+/// What an admin does after a disk loss: the office's whole data directory comes back from
+/// a backup taken some messages ago, and the office is started again.
+#[test]
+fn a_server_restored_from_a_backup_relearns_and_mail_expunged_since_stays_gone() {
+    let (mut office, internet) = paired_pair();
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    for n in 0..4 {
+        client.append_message("INBOX", &format!("before backup {n}"), "body");
+    }
+    drop(client);
+    converged(&office, &internet, "the first four on both", |s| {
+        inbox_len(s) == 4
+    });
+    office.stop();
+    let backup = tempfile::tempdir().expect("backup dir");
+    copy_dir(&office.data(), backup.path());
+    office.start();
+
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    for n in 0..3 {
+        client.append_message("INBOX", &format!("after backup {n}"), "body");
+    }
+    client.ok("SELECT INBOX");
+    client.ok("UID STORE 1 +FLAGS (\\Deleted)");
+    client.ok("EXPUNGE");
+    drop(client);
+    let before = converged(&office, &internet, "the later mail on both", |s| {
+        inbox_len(s) == 6
+    });
+    office.stop();
+    std::fs::remove_dir_all(office.data()).expect("lose the data directory");
+    std::fs::create_dir(office.data()).expect("data directory");
+    copy_dir(backup.path(), &office.data());
+    office.start();
+
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    for n in 0..2 {
+        client.append_message("INBOX", &format!("after restore {n}"), "body");
+    }
+    drop(client);
+    let after = converged(
+        &office,
+        &internet,
+        "the restored office and the internet server agree",
+        |s| inbox_len(s) == 8,
+    );
+    let inbox = after.mailbox("INBOX").expect("INBOX");
+    assert!(
+        inbox.messages.iter().all(|m| m.0 != 1),
+        "the message expunged after the backup stays expunged: {inbox:?}"
+    );
+    let kept = before.mailbox("INBOX").expect("INBOX");
+    for m in &kept.messages {
+        assert!(
+            inbox.messages.iter().any(|n| n.2 == m.2),
+            "every message from before the restore is still there: {m:?} in {inbox:?}"
+        );
+    }
+    for server in [&office, &internet] {
+        let status = server.status();
+        assert!(
+            !status.contains("set aside") && !status.contains("recent refusals"),
+            "nothing was set aside or refused: {status}"
+        );
+    }
+}

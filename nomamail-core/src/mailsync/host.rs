@@ -376,6 +376,10 @@ impl SyncHost {
         now_ms: u64,
     ) -> Result<usize, OutgoingError> {
         let card = self.stores.accounts(|a| a.card(&user.user))?;
+        // The store's own id, not the one listed before it was opened: opening a store that
+        // proves a copy gives it a new one, and a letter must name the replica it carries.
+        let store = self.stores.open(&user.user)?;
+        let me = store.read(|replica| replica.id());
         let Some(their_replica) = state.peer_replica(&peer.name, &user.user)? else {
             let hello_due = state
                 .last_hello(&peer.name, &user.user)?
@@ -383,11 +387,10 @@ impl SyncHost {
             if !hello_due {
                 return Ok(0);
             }
-            self.queue(state, peer, &card, user.replica, None, now_ms)?;
+            self.queue(state, peer, &card, me, None, now_ms)?;
             state.set_last_hello(&peer.name, &user.user, now_ms)?;
             return Ok(1);
         };
-        let store = self.stores.open(&user.user)?;
         let relearning = store
             .read(|replica| replica.add_peer(their_replica))
             .map_err(|source| OutgoingError::Engine {
@@ -397,7 +400,7 @@ impl SyncHost {
         if relearning {
             // This store was made afresh under a new replica: the peer must hear of it now,
             // or it keeps writing to the replica that was lost.
-            self.queue(state, peer, &card, user.replica, None, now_ms)?;
+            self.queue(state, peer, &card, me, None, now_ms)?;
             state.set_last_hello(&peer.name, &user.user, now_ms)?;
             return Ok(1);
         }
@@ -424,7 +427,7 @@ impl SyncHost {
         })?;
         let made = bundles.len();
         for bundle in bundles {
-            self.queue(state, peer, &card, user.replica, Some(bundle), now_ms)?;
+            self.queue(state, peer, &card, me, Some(bundle), now_ms)?;
         }
         Ok(made)
     }

@@ -127,9 +127,12 @@ pub(super) fn forget(tx: &Tx<'_>, peer: ReplicaId) -> Result<bool> {
         .sql
         .prepare_cached("DELETE FROM peers WHERE id = ?1")?
         .execute([peer.0 as i64])?;
-    tx.sql
-        .prepare_cached("DELETE FROM peer_blobs WHERE peer = ?1")?
-        .execute([peer.0 as i64])?;
+    for sql in [
+        "DELETE FROM peer_blobs WHERE peer = ?1",
+        "DELETE FROM quarantine WHERE peer = ?1",
+    ] {
+        tx.sql.prepare_cached(sql)?.execute([peer.0 as i64])?;
+    }
     Ok(removed > 0)
 }
 

@@ -53,6 +53,14 @@ pub(super) fn set_aside(
     Ok(())
 }
 
+/// Forgets what was set aside of `item` from `peer` (a later state is judged afresh).
+pub(super) fn release(tx: &Tx<'_>, peer: ReplicaId, item: ItemId) -> Result<()> {
+    tx.sql
+        .prepare_cached("DELETE FROM quarantine WHERE item = ?1 AND peer = ?2")?
+        .execute(params![item.to_bytes(), peer.0 as i64])?;
+    Ok(())
+}
+
 pub(super) fn count_from(tx: &Tx<'_>, peer: ReplicaId) -> Result<u64> {
     let n: i64 = tx
         .sql

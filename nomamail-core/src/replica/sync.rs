@@ -216,19 +216,26 @@ impl Replica {
         };
         let take_ack = !to_former && reincarnate_as.is_none();
         let settings = self.settings.clone();
-        let former = self.me;
+        let me = self.me;
+        let former = match reincarnate_as {
+            Some(_) => Some(me),
+            None => self.former_id()?,
+        };
         let result = self.write(|tx| {
             if let Some(fresh) = reincarnate_as {
-                reincarnate(tx, former, fresh)?;
+                reincarnate(tx, me, fresh)?;
             }
             let mut report = apply(
                 tx,
-                peer,
                 &bundle,
-                take_ack,
-                wire.len(),
-                now_ms,
-                settings.retransmit_after_ms,
+                Receiving {
+                    peer,
+                    take_ack,
+                    former,
+                    wire_len: wire.len(),
+                    now_ms,
+                    retransmit_after_ms: settings.retransmit_after_ms,
+                },
             )?;
             report.reincarnated_as = reincarnate_as;
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
@@ -501,15 +508,28 @@ fn commit_plan(
     peers::save(tx, peer, ps)
 }
 
-fn apply(
-    tx: &mut Tx<'_>,
+/// How a bundle is being taken: from whom, and what of it counts.
+#[derive(Clone, Copy)]
+struct Receiving {
     peer: ReplicaId,
-    bundle: &Bundle,
+    /// Whether its acknowledgement is of this store's present sequence.
     take_ack: bool,
+    /// The id this store went on from, if any: a clash on one of its dots is ours to settle.
+    former: Option<ReplicaId>,
     wire_len: usize,
     now_ms: u64,
     retransmit_after_ms: u64,
-) -> Result<Report> {
+}
+
+fn apply(tx: &mut Tx<'_>, bundle: &Bundle, receiving: Receiving) -> Result<Report> {
+    let Receiving {
+        peer,
+        take_ack,
+        former,
+        wire_len,
+        now_ms,
+        retransmit_after_ms,
+    } = receiving;
     let mut ps = peers::load(tx, peer)?;
     let conflicts_before = super::resolve::open_conflict_ids(tx)?;
     let mut report = Report::default();
@@ -532,6 +552,7 @@ fn apply(
     }
 
     let stale_bundle = bundle.generation < ps.stale_below;
+    let some_set_aside = super::quarantine::count_from(tx, peer)? > 0;
     let mut skipped_unknown = false;
     for incoming in &bundle.items {
         if !incoming.is_well_formed() {
@@ -545,6 +566,10 @@ fn apply(
             )?;
             continue;
         }
+        if some_set_aside {
+            // A state from the peer that merges now supersedes one set aside before.
+            super::quarantine::release(tx, peer, incoming.id)?;
+        }
         match tx.load(incoming.id)? {
             Some(mut local) => match local.merge(incoming) {
                 Ok(true) => {
@@ -553,6 +578,20 @@ fn apply(
                     report.applied += 1;
                 }
                 Ok(false) => report.unchanged += 1,
+                // Our own former id with other fixed fields: this store was rolled back and
+                // gave a dot the peer holds to another message. Both messages stay: ours
+                // under a new id, the peer's under the one it had first.
+                Err(crate::item::MergeError::ImmutableMismatch(_))
+                    if Some(incoming.id.0.replica) == former
+                        && local.as_entry().is_some()
+                        && incoming.as_entry().is_some() =>
+                {
+                    move_to_new_id(tx, &local)?;
+                    // Sent back too: the peer may have set aside the copy we sent under
+                    // this id, and releases it when this one merges.
+                    tx.save(incoming, None)?;
+                    report.applied += 1;
+                }
                 // `merge` refuses before it changes anything, and `local` is not saved.
                 Err(refusal) => {
                     set_aside(tx, peer, incoming, refusal.to_string(), now_ms, &mut report)?
@@ -616,6 +655,30 @@ fn apply(
     let after = super::resolve::open_conflict_ids(tx)?;
     report.new_conflicts = after.difference(&conflicts_before).cloned().collect();
     Ok(report)
+}
+
+/// Gives a message of ours a new id, as a copy in its mailbox with its flags (a new UID, so
+/// clients see it leave and arrive); a removed one has nothing to keep.
+fn move_to_new_id(tx: &mut Tx<'_>, local: &ItemState) -> Result<()> {
+    let Some(e) = local.as_entry() else {
+        return Ok(());
+    };
+    let view = crate::policy::entry_view(e);
+    if view.removed {
+        return Ok(());
+    }
+    // A peer sent the body along with the old id may have dropped it with the state it
+    // could not take: push it again with the new one.
+    tx.sql
+        .prepare_cached("DELETE FROM peer_blobs WHERE hash = ?1")?
+        .execute([e.blob.0])?;
+    super::ops::create_entry(
+        tx,
+        view.mailbox,
+        super::ops::EntryTemplate::copy_of(e),
+        None,
+    )
+    .map(drop)
 }
 
 fn set_aside(
