@@ -21,6 +21,15 @@ pub struct Bundle {
     pub items: Vec<ItemState>,
     pub chunks: Vec<Chunk>,
     pub ack: Ack,
+    /// The sender's clock when it built the bundle: a receiver that is relearning (restored,
+    /// or made anew) is caught up with the sender once it holds its sequence to here. Left
+    /// out when 0, so bundles without it read and write as before.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sender_clock: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -178,6 +178,7 @@ mod tests {
                 }],
                 purged: Vec::new(),
             },
+            sender_clock: 0,
         }
     }
 

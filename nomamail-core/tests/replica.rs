@@ -648,11 +648,16 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
         "b acknowledges changes a no longer has"
     );
     assert_eq!(a.id(), ReplicaId(77));
+    assert!(
+        a.relearning(),
+        "held back from clients until it has caught up"
+    );
     // What the mail sync does when a letter names the host's new replica.
     b.forget_peer(ReplicaId(1)).unwrap();
     b.add_peer(ReplicaId(77)).unwrap();
     a.append(INBOX_ID, &msg("six"), &[], 0, 0).unwrap();
     sync(&mut a, &mut b);
+    assert!(!a.relearning(), "caught up with b");
     let la = listing(&a, "INBOX");
     assert_eq!(la, listing(&b, "INBOX"));
     let mut subjects: Vec<&str> = la.iter().map(|l| l.1.as_str()).collect();
@@ -707,10 +712,12 @@ fn mail_expunged_after_a_backup_does_not_come_back_when_the_backup_is_restored()
     std::fs::write(&path, &backup).unwrap();
     let mut a = open(&path);
     assert_eq!(a.id(), ReplicaId(77));
+    assert!(a.relearning());
     assert_eq!(listing(&a, "INBOX").len(), 2, "the backup still shows it");
     b.forget_peer(ReplicaId(1)).unwrap();
     b.add_peer(a.id()).unwrap();
     sync(&mut a, &mut b);
+    assert!(!a.relearning());
     for r in [&a, &b] {
         let subjects: Vec<String> = listing(r, "INBOX").into_iter().map(|l| l.1).collect();
         assert_eq!(subjects, ["keep"], "on replica {}", r.id().0);

@@ -67,6 +67,15 @@ pub fn run(data_dir: &Path, config: &crate::config::Config) -> Result<()> {
             let path = accounts.replica_path(&user.user);
             let mut replica = Replica::open_read_only(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
+            if replica.relearning() {
+                println!(
+                    "  {}: relearning (the store was restored from a backup or a snapshot): \
+                     IMAP logins and new mail wait until it has caught up with the paired \
+                     servers; `nomamail-server pair remove NAME` stops it waiting for one that \
+                     is gone",
+                    user.user
+                );
+            }
             let status = replica
                 .peers()?
                 .into_iter()

@@ -72,6 +72,8 @@ pub struct Replica {
     /// The id to go on under if a peer shows this store is older than the history it knows
     /// of it (`ReplicaOptions::id_if_copied`, while not taken at open).
     spare_id: Option<ReplicaId>,
+    /// See `relearning`; the `meta` row is the truth, this its copy.
+    relearning: bool,
     search_cache: search_cache::SearchTextCache,
     /// Held for the life of the replica: the OS releases it when the process dies.
     _writer_lock: Option<std::fs::File>,
@@ -201,6 +203,7 @@ impl Replica {
             if let Some(fresh) = fresh {
                 self.me = fresh;
                 self.spare_id = None;
+                self.refresh_relearning()?;
             }
         }
         Ok(())
@@ -229,6 +232,7 @@ impl Replica {
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: SyncSettings::default(),
             spare_id: None,
+            relearning: meta_get(&conn, "relearning")?.is_some(),
             search_cache: Default::default(),
             conn,
             _writer_lock: None,
@@ -255,6 +259,7 @@ impl Replica {
                 .map_or(options.account_seed, |v| v as u64),
             clock: meta_get(&conn, "clock")?.unwrap_or(0) as u64,
             settings: options.sync,
+            relearning: meta_get(&conn, "relearning")?.is_some(),
             spare_id: options.id_if_copied.filter(|id| {
                 *id != ReplicaId::GENESIS && Some(*id) != stored_id.map(|v| ReplicaId(v as u64))
             }),
@@ -292,6 +297,32 @@ impl Replica {
 
     pub fn id(&self) -> ReplicaId {
         self.me
+    }
+
+    /// Whether the store lost history and is catching up with its peers: restored from a
+    /// backup or a snapshot, or made anew for an account it served. Until it has every
+    /// peer's changes up to what the peer had when first heard from, it is not to be shown
+    /// to clients or given new mail (it would show an older mailbox under the UIDVALIDITY
+    /// they cached, and hand out UIDs the peers gave to other messages).
+    pub fn relearning(&self) -> bool {
+        self.relearning
+    }
+
+    /// Serves the store as it is, without waiting to relearn (the admin's choice, when the
+    /// peers cannot be reached).
+    pub fn stop_relearning(&mut self) -> Result<()> {
+        self.write(|tx| {
+            tx.sql
+                .prepare_cached("DELETE FROM meta WHERE key = 'relearning'")?
+                .execute([])?;
+            Ok(())
+        })?;
+        self.refresh_relearning()
+    }
+
+    fn refresh_relearning(&mut self) -> Result<()> {
+        self.relearning = meta_get(&self.conn, "relearning")?.is_some();
+        Ok(())
     }
 
     /// Highest modification sequence of this replica (CONDSTORE's HIGHESTMODSEQ).

@@ -43,6 +43,10 @@ pub(super) struct PeerState {
     /// everyone, with the removal's context: told in our next bundle, so it drops them too.
     #[serde(default)]
     pub purged_to_tell: Vec<(ItemId, VersionVector)>,
+    /// While this store relearns: the peer's clock at the first bundle it sent since, which
+    /// this store must hold the peer's sequence up to.
+    #[serde(default)]
+    pub relearn_target: Option<u64>,
 }
 
 /// How many purged entries one peer is told of at most per bundle (and kept waiting).
@@ -119,6 +123,42 @@ pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()
         .prepare_cached("INSERT OR REPLACE INTO peers (id, state) VALUES (?1, ?2)")?
         .execute(params![peer.0 as i64, bytes])?;
     Ok(())
+}
+
+/// A store that lost history (restored from a backup, made anew for an account it served,
+/// found older than its peers know it) relearns before it serves clients: until then it
+/// would show them an older mailbox under the UIDVALIDITY they cached, and give new mail
+/// UIDs the peers have already given to other messages.
+pub(super) fn start_relearning(tx: &Tx<'_>) -> Result<()> {
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('relearning', 1)")?
+        .execute([])?;
+    for (peer, mut s) in all(tx)? {
+        s.relearn_target = None;
+        save(tx, peer, &s)?;
+    }
+    Ok(())
+}
+
+pub(super) fn is_relearning(tx: &Tx<'_>) -> Result<bool> {
+    Ok(super::meta_get(&tx.sql, "relearning")?.is_some())
+}
+
+/// Relearning ends when every peer has been heard from and its sequence is held up to its
+/// clock of then; or when no peer is left to learn from.
+pub(super) fn end_relearning_if_caught_up(tx: &Tx<'_>) -> Result<bool> {
+    if !is_relearning(tx)? {
+        return Ok(false);
+    }
+    let caught_up = all(tx)?
+        .iter()
+        .all(|(_, s)| s.relearn_target.is_some_and(|t| s.received >= t));
+    if caught_up {
+        tx.sql
+            .prepare_cached("DELETE FROM meta WHERE key = 'relearning'")?
+            .execute([])?;
+    }
+    Ok(caught_up)
 }
 
 /// Drops what we keep about `peer`; returns whether there was anything.

@@ -69,6 +69,8 @@ pub struct Report {
     /// The bundle showed this store older than what the peer knows of it, and it went on
     /// under this new id (the edge records it, and peers hear of it with the next bundle).
     pub reincarnated_as: Option<ReplicaId>,
+    /// This bundle ended the store's relearning (see `Replica::relearning`).
+    pub relearned: bool,
 }
 
 /// `items.origin` of a state kept for this replica only.
@@ -105,7 +107,13 @@ impl Replica {
     /// sent to it or taken from it, and tombstones no longer wait for its acknowledgement.
     /// Returns whether it was known.
     pub fn forget_peer(&mut self, peer: ReplicaId) -> Result<bool> {
-        self.write(|tx| peers::forget(tx, peer))
+        let known = self.write(|tx| {
+            let known = peers::forget(tx, peer)?;
+            peers::end_relearning_if_caught_up(tx)?;
+            Ok(known)
+        })?;
+        self.refresh_relearning()?;
+        Ok(known)
     }
 
     /// Changes the retransmission delay from now on: transports back off while a peer is
@@ -251,6 +259,7 @@ impl Replica {
             self.me = fresh;
             self.spare_id = None;
         }
+        self.refresh_relearning()?;
         result
     }
 
@@ -284,6 +293,9 @@ pub(super) fn reincarnate(tx: &mut Tx<'_>, former: ReplicaId, fresh: ReplicaId) 
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('former_replica_id', ?1)",
         )?
         .execute([former.0 as i64])?;
+    peers::start_relearning(tx)?;
+    // With no peer to learn from there is nothing to wait for.
+    peers::end_relearning_if_caught_up(tx)?;
     for (peer, mut ps) in peers::all(tx)? {
         ps.acked = 0;
         ps.sent = 0;
@@ -374,6 +386,7 @@ fn build(
         range,
         items,
         chunks,
+        sender_clock: tx.clock,
         ack: Ack {
             through: ps.received,
             wants,
@@ -628,6 +641,13 @@ fn apply(tx: &mut Tx<'_>, bundle: &Bundle, receiving: Receiving) -> Result<Repor
     if let (Some(range), false) = (bundle.range, skipped_unknown) {
         ps.record_received(range.base, range.high);
     }
+    let relearning = peers::is_relearning(tx)?;
+    // Only a bundle to our present id was built after the peer heard of it, so after this
+    // store lost its history: the peer's clock then covers all it had at that loss. (One
+    // to the old id may have waited in a queue for days.)
+    if relearning && ps.relearn_target.is_none() && bundle.to == tx.me {
+        ps.relearn_target = Some(bundle.sender_clock);
+    }
     for chunk in &bundle.chunks {
         match blobs::accept_chunk(tx, chunk)? {
             blobs::ChunkOutcome::Ignored => {}
@@ -651,6 +671,9 @@ fn apply(tx: &mut Tx<'_>, bundle: &Bundle, receiving: Receiving) -> Result<Repor
     ps.bundles_in += 1;
     ps.bytes_in += wire_len as u64;
     peers::save(tx, peer, &ps)?;
+    if relearning {
+        report.relearned = peers::end_relearning_if_caught_up(tx)?;
+    }
     super::derive::settle(tx)?;
     let after = super::resolve::open_conflict_ids(tx)?;
     report.new_conflicts = after.difference(&conflicts_before).cloned().collect();

@@ -100,6 +100,13 @@ impl LocalDelivery {
             .stores
             .open(&user)
             .map_err(|e| Refusal::temporary(format!("mail store: {e}")))?;
+        if store.read(|replica| replica.relearning()) {
+            // New mail would take UIDs the other servers may have given to other messages.
+            return Err(Refusal::temporary(format!(
+                "the mailbox of {user} was restored from a backup and is catching up with \
+                 the other servers; try again later"
+            )));
+        }
         let now = chrono::Utc::now();
         let protocol = if envelope.lmtp { "LMTP" } else { "ESMTP" };
         let trace = format!(

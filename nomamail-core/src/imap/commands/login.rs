@@ -48,6 +48,14 @@ pub fn log_in(session: &mut Session, user: &str, password: &str, reply: &mut Rep
         .stores
         .authenticate(user, &Password::new(password))
     {
+        Ok(Some(store)) if store.read(|replica| replica.relearning()) => {
+            tracing::warn!("imap login held back, the store is relearning: user={user:?}");
+            Outcome::no_with(
+                code("UNAVAILABLE"),
+                "this mailbox was restored from a backup and is catching up with the other \
+                 servers; try again in a few minutes",
+            )
+        }
         Ok(Some(store)) => {
             // One line per outcome, with the address: what an admin greps and fail2ban
             // matches (the README gives the filter).
