@@ -42,6 +42,14 @@ fn sync(a: &mut Replica, b: &mut Replica) -> usize {
     panic!("no quiescence after 200 rounds");
 }
 
+/// Replica 1 on a file, which goes on as 77 if the file proves older than its history.
+fn open_as_1_or_77(path: &std::path::Path) -> Replica {
+    let mut options = ReplicaOptions::new(ReplicaId(1), SEED);
+    options.durability = Durability::Process;
+    options.id_if_copied = Some(ReplicaId(77));
+    Replica::open(path, options).unwrap()
+}
+
 fn msg(subject: &str) -> Vec<u8> {
     format!("From: a@example.org\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n").into_bytes()
 }
@@ -610,13 +618,7 @@ fn an_item_that_cannot_be_taken_is_set_aside_and_the_rest_of_its_bundle_applies(
 fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("office.db");
-    let open = |path: &std::path::Path| {
-        let mut options = ReplicaOptions::new(ReplicaId(1), SEED);
-        options.durability = Durability::Process;
-        options.id_if_copied = Some(ReplicaId(77));
-        Replica::open(path, options).unwrap()
-    };
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     let mut b = replica(2);
     a.add_peer(b.id()).unwrap();
     b.add_peer(a.id()).unwrap();
@@ -626,7 +628,7 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
     sync(&mut a, &mut b);
     drop(a);
     let snapshot = std::fs::read(&path).unwrap();
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     for subject in ["three", "four"] {
         a.append(INBOX_ID, &msg(subject), &[], 0, 0).unwrap();
     }
@@ -634,7 +636,7 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
     drop(a);
     // A VM snapshot rolled back: the same file, the same inode, older bytes.
     std::fs::write(&path, &snapshot).unwrap();
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     assert_eq!(a.id(), ReplicaId(1), "nothing about the file tells");
     // Mail arrives before the peer is heard from: under the old id, with dots b holds for
     // "three" and "four".
@@ -682,14 +684,8 @@ fn a_store_rolled_back_in_place_goes_on_under_a_new_id_and_relearns() {
 #[test]
 fn mail_expunged_after_a_backup_does_not_come_back_when_the_backup_is_restored() {
     let dir = tempfile::tempdir().unwrap();
-    let open = |path: &std::path::Path| {
-        let mut options = ReplicaOptions::new(ReplicaId(1), SEED);
-        options.durability = Durability::Process;
-        options.id_if_copied = Some(ReplicaId(77));
-        Replica::open(path, options).unwrap()
-    };
     let path = dir.path().join("office.db");
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     let mut b = replica(2);
     a.add_peer(b.id()).unwrap();
     b.add_peer(a.id()).unwrap();
@@ -698,7 +694,7 @@ fn mail_expunged_after_a_backup_does_not_come_back_when_the_backup_is_restored()
     sync(&mut a, &mut b);
     drop(a);
     let backup = std::fs::read(&path).unwrap();
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     a.expunge(&[gone.id]).unwrap();
     sync(&mut a, &mut b);
     assert_eq!(
@@ -710,7 +706,7 @@ fn mail_expunged_after_a_backup_does_not_come_back_when_the_backup_is_restored()
     // The backup comes back as a new file: a copy, so it goes on under a new id.
     std::fs::remove_file(&path).unwrap();
     std::fs::write(&path, &backup).unwrap();
-    let mut a = open(&path);
+    let mut a = open_as_1_or_77(&path);
     assert_eq!(a.id(), ReplicaId(77));
     assert!(a.relearning());
     assert_eq!(listing(&a, "INBOX").len(), 2, "the backup still shows it");

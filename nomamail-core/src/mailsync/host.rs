@@ -318,6 +318,24 @@ impl SyncHost {
                     source,
                 })?;
         }
+        if let Some(report) = report.as_ref() {
+            if !report.forgotten.is_empty() {
+                tracing::warn!(
+                    peer = %peer,
+                    user = %user,
+                    messages = report.forgotten.len(),
+                    "messages this store still held were expunged before it was restored; \
+                     the peer had forgotten them, and so does this store now"
+                );
+            }
+            if report.relearned {
+                tracing::info!(
+                    peer = %peer,
+                    user = %user,
+                    "the restored store has caught up with its peers; it serves clients again"
+                );
+            }
+        }
         for (item, reason) in report.iter().flat_map(|r| &r.quarantined) {
             tracing::warn!(
                 peer = %peer,

@@ -308,18 +308,6 @@ impl Replica {
         self.relearning
     }
 
-    /// Serves the store as it is, without waiting to relearn (the admin's choice, when the
-    /// peers cannot be reached).
-    pub fn stop_relearning(&mut self) -> Result<()> {
-        self.write(|tx| {
-            tx.sql
-                .prepare_cached("DELETE FROM meta WHERE key = 'relearning'")?
-                .execute([])?;
-            Ok(())
-        })?;
-        self.refresh_relearning()
-    }
-
     fn refresh_relearning(&mut self) -> Result<()> {
         self.relearning = meta_get(&self.conn, "relearning")?.is_some();
         Ok(())

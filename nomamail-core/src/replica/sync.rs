@@ -199,7 +199,8 @@ impl Replica {
         // A bundle to the id this store went on from (the peer has not heard of the new one
         // yet) still carries item states worth taking; its acknowledgement is of the old id's
         // sequence, which means nothing to the new one.
-        let to_former = bundle.to != self.me && Some(bundle.to) == self.former_id()?;
+        let former_id = self.former_id()?;
+        let to_former = bundle.to != self.me && Some(bundle.to) == former_id;
         if bundle.to != self.me && !to_former {
             self.count_rejection(peer)?;
             return Err(Error::WrongRecipient {
@@ -227,7 +228,7 @@ impl Replica {
         let me = self.me;
         let former = match reincarnate_as {
             Some(_) => Some(me),
-            None => self.former_id()?,
+            None => former_id,
         };
         let result = self.write(|tx| {
             if let Some(fresh) = reincarnate_as {
