@@ -93,6 +93,9 @@ pub struct AccountInfo {
 pub struct Accounts {
     conn: Connection,
     dir: PathBuf,
+    /// Whether this host syncs with peers (the transport says so): a store made anew in
+    /// place of a lost one then relearns from them before it serves.
+    paired: bool,
 }
 
 /// A hash verified when the user is unknown, so a miss costs what a hit costs.
@@ -142,6 +145,7 @@ impl Accounts {
         Ok(Accounts {
             conn,
             dir: dir.to_path_buf(),
+            paired: false,
         })
     }
 
@@ -375,6 +379,13 @@ impl Accounts {
         })
     }
 
+    /// The sync transport tells whether this host has peers. A store made anew for an account
+    /// that had one (its file deleted, or lost with a disk) waits for them if so, and is
+    /// served at once if not: there is no one else to fill it.
+    pub fn set_paired(&mut self, paired: bool) {
+        self.paired = paired;
+    }
+
     pub fn replica_path(&self, user: &str) -> PathBuf {
         self.dir.join("mail").join(format!("{user}.db"))
     }
@@ -398,12 +409,15 @@ impl Accounts {
             .get(user)?
             .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))?;
         let path = self.replica_path(user);
-        let replica = if path.exists() {
-            info.replica
-        } else {
+        let made_anew = !path.exists();
+        let replica = if made_anew {
             self.replace_replica(&info)?
+        } else {
+            info.replica
         };
         let mut options = ReplicaOptions::new(replica, info.account_seed);
+        options.relearn_if_new = made_anew && self.paired;
+        options.replaces = made_anew.then_some(info.replica);
         options.durability = durability;
         options.sync = sync;
         options.id_if_copied = Some(fresh_replica_id(replica)?);

@@ -380,6 +380,10 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
         }
     });
     assert!(inbox(&office, "alice").is_empty(), "a new, empty store");
+    assert!(
+        relearning(&office),
+        "an emptied store is not shown to clients under the UIDVALIDITY they cached"
+    );
     let fresh = alice_replica(&office);
     assert_ne!(
         fresh, lost,
@@ -392,6 +396,7 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
         before,
         "refilled from the peer, same UIDs"
     );
+    assert!(!relearning(&office), "caught up, it serves again");
     let internet_peers: Vec<_> = internet
         .stores
         .open("alice")
@@ -415,6 +420,30 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
     assert_eq!(inbox(&internet, "alice").len(), 5);
     assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
     assert_eq!(settle(&office, &internet, 5_000), 0, "quiet when in sync");
+}
+
+fn relearning(host: &Host) -> bool {
+    host.stores
+        .open("alice")
+        .unwrap()
+        .read(|replica| replica.relearning())
+}
+
+#[test]
+fn a_deleted_store_of_a_server_with_no_peers_is_served_at_once() {
+    let office = host("office");
+    office
+        .stores
+        .accounts(|a| a.add("alice", &Password::new("secret")))
+        .unwrap();
+    append(&office, "alice", "one");
+    let office = stopped(office, |dir| {
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let _ = std::fs::remove_file(dir.join(format!("mail/alice.db{suffix}")));
+        }
+    });
+    assert!(inbox(&office, "alice").is_empty());
+    assert!(!relearning(&office), "there is no one to relearn from");
 }
 
 /// Copies every file of `from` into `to` (new files, so new inodes), as a backup or a

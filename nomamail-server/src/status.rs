@@ -69,7 +69,7 @@ pub fn run(data_dir: &Path, config: &crate::config::Config) -> Result<()> {
                 .with_context(|| format!("reading {}", path.display()))?;
             if replica.relearning() {
                 println!(
-                    "  {}: relearning (the store was restored from a backup or a snapshot): \
+                    "  {}: relearning (the store was restored from a backup or a snapshot, or made anew): \
                      IMAP logins and new mail wait until it has caught up with the paired \
                      servers; `nomamail-server pair remove NAME` stops it waiting for one that \
                      is gone",

@@ -410,3 +410,53 @@ fn a_server_restored_from_a_backup_relearns_and_mail_expunged_since_stays_gone()
         );
     }
 }
+
+/// What an admin does with a store that is corrupt: deletes `mail/alice.db` and starts the
+/// server again. The new, empty store is not shown under the UIDVALIDITY clients cached (it
+/// would read as everything expunged); it fills from the peer, with the same UIDs.
+#[test]
+fn a_deleted_store_is_held_back_until_it_has_refilled_from_the_peer() {
+    let (mut office, mut internet) = paired_pair();
+    let mut client = login(office.imap_addr(), "alice", "pw");
+    for n in 0..3 {
+        client.append_message("INBOX", &format!("message {n}"), "body");
+    }
+    client.ok("SELECT INBOX");
+    client.ok("UID STORE 2 +FLAGS (\\Flagged)");
+    drop(client);
+    let before = converged(&office, &internet, "three messages on both", |s| {
+        inbox_len(s) == 3
+    });
+    office.stop();
+    internet.stop();
+    for suffix in ["", "-wal", "-shm", ".lock"] {
+        let _ = std::fs::remove_file(office.data().join(format!("mail/alice.db{suffix}")));
+    }
+    office.start();
+
+    let mut early = Wire::open(office.imap_addr()).expect("connect");
+    let (_, answer) = early.command(b"LOGIN alice pw").expect("login");
+    assert!(answer.contains("NO [UNAVAILABLE]"), "{answer}");
+    assert!(
+        office.status().contains("alice: relearning"),
+        "{}",
+        office.status()
+    );
+    internet.start();
+    let client = eventually(LIMIT, "the office refilled and lets alice in", || {
+        let mut wire = Wire::open(office.imap_addr()).ok()?;
+        let (_, status) = wire.command(b"LOGIN alice pw").ok()?;
+        status.contains(" OK").then_some(wire)
+    });
+    drop(client);
+    let after = snapshot(office.imap_addr(), "alice", "pw").expect("snapshot");
+    assert_eq!(
+        after.mailbox("INBOX"),
+        before.mailbox("INBOX"),
+        "the first mailbox a client sees again is the whole one, under the same UIDs and flags"
+    );
+    login(office.imap_addr(), "alice", "pw").append_message("INBOX", "after", "body");
+    converged(&office, &internet, "new mail on both", |s| {
+        inbox_len(s) == 4
+    });
+}

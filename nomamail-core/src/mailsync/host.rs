@@ -161,6 +161,8 @@ impl SyncHost {
         stores: Arc<Mailstores>,
         config: MailSyncConfig,
     ) -> SyncHost {
+        let paired = state.peers().is_ok_and(|peers| !peers.is_empty());
+        stores.accounts(|accounts| accounts.set_paired(paired));
         SyncHost {
             key,
             state: Mutex::new(state),
@@ -362,6 +364,9 @@ impl SyncHost {
     pub fn fill_outbox(&self, now_ms: u64) -> Result<usize, OutgoingError> {
         let mut state = lock(&self.state);
         let peers = state.peers()?;
+        // Pairings change while the daemon runs (`pair add` writes the state directly).
+        self.stores
+            .accounts(|accounts| accounts.set_paired(!peers.is_empty()));
         let users = self.stores.accounts(|accounts| accounts.list())?;
         let mut queued = 0;
         for record in &peers {

@@ -48,6 +48,14 @@ pub struct ReplicaOptions {
     /// The identity the store takes if its file turns out to be a copy (restored from a
     /// backup, cloned to another disk): pick it at random. Without one, a copy keeps its id.
     pub id_if_copied: Option<ReplicaId>,
+    /// A *new* store stands in for one that was lost (its file deleted or gone with a disk)
+    /// while it had peers: it is relearning until a first peer has caught it up, and until
+    /// then is not shown to clients (an empty mailbox under the UIDVALIDITY they cached reads
+    /// as everything expunged).
+    pub relearn_if_new: bool,
+    /// The id of the lost store a *new* one stands in for: bundles peers still address to
+    /// it carry states worth taking (though their acknowledgements mean nothing here).
+    pub replaces: Option<ReplicaId>,
 }
 
 impl ReplicaOptions {
@@ -58,6 +66,8 @@ impl ReplicaOptions {
             durability: Durability::Full,
             sync: SyncSettings::default(),
             id_if_copied: None,
+            relearn_if_new: false,
+            replaces: None,
         }
     }
 }
@@ -271,15 +281,24 @@ impl Replica {
             return Err(Error::Corrupt("replica id 0 is reserved".into()));
         }
         if stored_id.is_none() {
-            replica.genesis()?;
+            replica.genesis(options.relearn_if_new, options.replaces)?;
+            replica.refresh_relearning()?;
         }
         Ok(replica)
     }
 
-    fn genesis(&mut self) -> Result<()> {
+    fn genesis(&mut self, relearn: bool, replaces: Option<ReplicaId>) -> Result<()> {
         let seed = self.account_seed;
         let me = self.me;
         self.write(|tx| {
+            if relearn {
+                peers::wait_for_a_first_peer(tx)?;
+            }
+            if let Some(lost) = replaces.filter(|lost| *lost != me) {
+                tx.sql
+                    .prepare_cached("INSERT INTO meta VALUES ('former_replica_id', ?1)")?
+                    .execute([lost.0 as i64])?;
+            }
             tx.sql
                 .prepare_cached("INSERT INTO meta VALUES ('replica_id', ?1)")?
                 .execute([me.0 as i64])?;

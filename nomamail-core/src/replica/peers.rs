@@ -125,18 +125,44 @@ pub(super) fn save(tx: &Tx<'_>, peer: ReplicaId, state: &PeerState) -> Result<()
     Ok(())
 }
 
+/// The `meta` value of `relearning` while the store waits for every peer it knows.
+const RELEARNING_FROM_KNOWN_PEERS: i64 = 1;
+/// The `meta` value of `relearning` while a store made anew knows no peer yet: with none to
+/// wait for it would otherwise count as caught up at once.
+const RELEARNING_UNTIL_A_FIRST_PEER: i64 = 2;
+
 /// A store that lost history (restored from a backup, made anew for an account it served,
 /// found older than its peers know it) relearns before it serves clients: until then it
 /// would show them an older mailbox under the UIDVALIDITY they cached, and give new mail
 /// UIDs the peers have already given to other messages.
 pub(super) fn start_relearning(tx: &Tx<'_>) -> Result<()> {
-    tx.sql
-        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('relearning', 1)")?
-        .execute([])?;
+    set_relearning(tx, RELEARNING_FROM_KNOWN_PEERS)?;
     for (peer, mut s) in all(tx)? {
         s.relearn_target = None;
         save(tx, peer, &s)?;
     }
+    Ok(())
+}
+
+/// A new store standing in for a lost one: its peers are made known to it later, by the
+/// transport, and it relearns from them.
+pub(super) fn wait_for_a_first_peer(tx: &Tx<'_>) -> Result<()> {
+    set_relearning(tx, RELEARNING_UNTIL_A_FIRST_PEER)
+}
+
+/// A peer is known now (added, or an admin forgot one): from here on the store waits for
+/// the peers it knows, and for none when it knows none.
+pub(super) fn peers_known(tx: &Tx<'_>) -> Result<()> {
+    if super::meta_get(&tx.sql, "relearning")? == Some(RELEARNING_UNTIL_A_FIRST_PEER) {
+        set_relearning(tx, RELEARNING_FROM_KNOWN_PEERS)?;
+    }
+    Ok(())
+}
+
+fn set_relearning(tx: &Tx<'_>, value: i64) -> Result<()> {
+    tx.sql
+        .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('relearning', ?1)")?
+        .execute([value])?;
     Ok(())
 }
 
@@ -145,10 +171,12 @@ pub(super) fn is_relearning(tx: &Tx<'_>) -> Result<bool> {
 }
 
 /// Relearning ends when every peer has been heard from and its sequence is held up to its
-/// clock of then; or when no peer is left to learn from.
+/// clock of then; or when no peer is left to learn from (but not before a store made anew
+/// has been told of one).
 pub(super) fn end_relearning_if_caught_up(tx: &Tx<'_>) -> Result<bool> {
-    if !is_relearning(tx)? {
-        return Ok(false);
+    match super::meta_get(&tx.sql, "relearning")? {
+        None | Some(RELEARNING_UNTIL_A_FIRST_PEER) => return Ok(false),
+        Some(_) => {}
     }
     let caught_up = all(tx)?
         .iter()

@@ -97,6 +97,7 @@ impl Replica {
             Ok(_) => Ok(false),
             Err(Error::UnknownPeer(_)) => {
                 peers::save(tx, peer, &PeerState::default())?;
+                peers::peers_known(tx)?;
                 Ok(true)
             }
             Err(e) => Err(e),
@@ -109,6 +110,9 @@ impl Replica {
     pub fn forget_peer(&mut self, peer: ReplicaId) -> Result<bool> {
         let known = self.write(|tx| {
             let known = peers::forget(tx, peer)?;
+            // Forgetting is an admin's word on which peers count; a store made anew that
+            // was waiting for a first one waits no more if none is left.
+            peers::peers_known(tx)?;
             peers::end_relearning_if_caught_up(tx)?;
             Ok(known)
         })?;

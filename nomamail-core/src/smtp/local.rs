@@ -103,7 +103,7 @@ impl LocalDelivery {
         if store.read(|replica| replica.relearning()) {
             // New mail would take UIDs the other servers may have given to other messages.
             return Err(Refusal::temporary(format!(
-                "the mailbox of {user} was restored from a backup and is catching up with \
+                "the mailbox of {user} was restored from a backup or made anew, and is catching up with \
                  the other servers; try again later"
             )));
         }

@@ -52,7 +52,7 @@ pub fn log_in(session: &mut Session, user: &str, password: &str, reply: &mut Rep
             tracing::warn!("imap login held back, the store is relearning: user={user:?}");
             Outcome::no_with(
                 code("UNAVAILABLE"),
-                "this mailbox was restored from a backup and is catching up with the other \
+                "this mailbox was restored from a backup or made anew, and is catching up with the other \
                  servers; try again in a few minutes",
             )
         }
