@@ -1133,3 +1133,54 @@ fn a_message_kept_against_its_expunge_comes_back_without_deleted() {
         assert!(r.conflicts().unwrap().is_empty());
     }
 }
+
+/// Every bundle, each way, is lost with odds of one in two, and after one append nothing
+/// else happens: no new change prompts a send. The link must still heal on its own, by
+/// retransmitting the lost range, the lost acknowledgements and the body's chunks.
+#[test]
+fn an_idle_link_that_loses_half_its_bundles_still_converges() {
+    for seed in 1..=20u64 {
+        let (mut a, mut b) = pair();
+        a.append(INBOX_ID, &msg("through a lossy link"), &[], 0, 0)
+            .unwrap();
+        let mut lcg = seed;
+        let mut lost = || {
+            lcg = lcg
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (lcg >> 33) % 2 == 0
+        };
+        let minute = 60_000;
+        let mut settled_at = None;
+        for step in 0..2_000u64 {
+            let now = step * minute;
+            for a_to_b in [true, false] {
+                let (from, to) = if a_to_b {
+                    (&mut a, &mut b)
+                } else {
+                    (&mut b, &mut a)
+                };
+                while let Some(wire) = from.outgoing(to.id(), now, 64 * 1024).unwrap() {
+                    if !lost() {
+                        to.incoming(from.id(), &wire, now).unwrap();
+                    }
+                }
+            }
+            let entries = b.entries(INBOX_ID).unwrap();
+            let delivered = entries.len() == 1
+                && b.message(entries[0].id).is_ok()
+                && b.peers().unwrap()[0].unacknowledged == 0
+                && a.peers().unwrap()[0].unacknowledged == 0;
+            if delivered {
+                settled_at = Some(step);
+                break;
+            }
+        }
+        assert!(
+            settled_at.is_some(),
+            "seed {seed}: the idle link never healed: b holds {:?}, a's peer {:?}",
+            b.entries(INBOX_ID).unwrap(),
+            a.peers().unwrap()
+        );
+    }
+}
