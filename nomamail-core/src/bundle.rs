@@ -26,10 +26,20 @@ pub struct Bundle {
     /// out when 0, so bundles without it read and write as before.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub sender_clock: u64,
+    /// The sender was told to forget the addressee (unpaired, or taken for replaced) and
+    /// takes nothing from it any more: the addressee is to go on under a new id and relearn,
+    /// as a store restored from a backup does. Such a bundle carries nothing else. Left out
+    /// when false, so bundles without it read and write as before.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub forgotten: bool,
 }
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

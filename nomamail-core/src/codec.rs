@@ -121,6 +121,11 @@ fn validate(b: &Bundle) -> Result<(), DecodeError> {
     if b.range.is_none() && !b.items.is_empty() {
         return Err(DecodeError::Malformed("items without a sequence range"));
     }
+    if b.forgotten && (b.range.is_some() || !b.chunks.is_empty()) {
+        return Err(DecodeError::Malformed(
+            "a notice of being forgotten that carries changes",
+        ));
+    }
     for c in &b.chunks {
         let end = c.offset.checked_add(c.data.len() as u64);
         if c.total > MAX_BLOB_BYTES || end.is_none_or(|e| e > c.total) || c.data.is_empty() {
@@ -179,6 +184,7 @@ mod tests {
                 purged: Vec::new(),
             },
             sender_clock: 0,
+            forgotten: false,
         }
     }
 

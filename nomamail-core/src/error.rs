@@ -28,6 +28,11 @@ pub enum Error {
     WrongSender { claimed: ReplicaId, peer: ReplicaId },
     #[error("bundle rejected: {0:?} is not a known peer")]
     UnknownPeer(ReplicaId),
+    #[error(
+        "bundle rejected: {0:?} was forgotten here (unpaired or replaced); it is told to go on \
+         under a new id"
+    )]
+    ForgottenPeer(ReplicaId),
     #[error("bundle rejected: the peer acknowledges changes this replica never made ({0})")]
     AckFromTheFuture(u64),
     #[error("a replica cannot be its own peer")]

@@ -166,6 +166,12 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE purged_entries ADD COLUMN removal BLOB;
     ",
+    // 11: replicas this store was told to forget (unpaired, replaced). One that comes back
+    // under the same id is not taken again: it is told, at most once per retransmission
+    // delay (`told_at`), to go on under a new id and relearn.
+    "
+    CREATE TABLE forgotten_peers (id INTEGER PRIMARY KEY, told_at INTEGER);
+    ",
 ];
 
 /// Durability of a committed transaction.

@@ -521,3 +521,87 @@ fn a_data_directory_restored_from_a_backup_goes_on_under_a_new_replica_and_relea
     assert_eq!(uids.len(), 7, "no UID holds two messages");
     assert_eq!(settle(&office, &internet, 4_000), 0, "quiet when in sync");
 }
+
+#[test]
+fn a_replica_forgotten_by_its_peer_that_comes_back_goes_on_under_a_new_id() {
+    let (office, internet) = alice_on_both(&["one", "two"]);
+    let before = inbox(&internet, "alice");
+    let returning = alice_replica(&office);
+    // The internet server is unpaired from the office (`pair remove`), and so its store of
+    // alice forgets the office's replica: purges stop waiting for it. Then it is paired
+    // again, and the office, which kept its stores, speaks under the forgotten id.
+    let forgotten = internet.sync.state(|s| s.remove_peer("office")).unwrap();
+    assert_eq!(forgotten, vec![("alice".to_string(), returning)]);
+    internet
+        .stores
+        .open("alice")
+        .unwrap()
+        .write(|r| r.forget_peer(returning))
+        .unwrap();
+    let office_peer = Peer {
+        name: "office".into(),
+        key: office.sync.public_key(),
+        address: office.sync.config().address.clone(),
+        endpoint: None,
+    };
+    internet
+        .sync
+        .state(|s| s.add_peer(&office_peer, 5_000))
+        .unwrap();
+    append(&office, "alice", "three, written under the forgotten id");
+    // The office's first mail under the forgotten id is refused; the internet server's
+    // answer tells its store to move.
+    let mut refused = 0;
+    for _ in 0..20 {
+        let to_internet = drain(&office, 10_000);
+        let to_office = drain(&internet, 10_000);
+        if to_internet.is_empty() && to_office.is_empty() {
+            break;
+        }
+        for mail in to_internet {
+            match internet.sync.receive(&mail, 10_000) {
+                Err(Rejection::Engine {
+                    source: nomamail_core::Error::ForgottenPeer(r),
+                    ..
+                }) if r == returning => refused += 1,
+                other => {
+                    other.unwrap();
+                }
+            }
+        }
+        for mail in to_office {
+            office.sync.receive(&mail, 10_000).unwrap();
+        }
+    }
+    assert!(refused > 0, "mail under the forgotten id was refused");
+    // A body the internet server refused with that mail is asked for again when its
+    // request is next due.
+    settle(&office, &internet, 3_600_000);
+
+    let moved = alice_replica(&office);
+    assert_ne!(
+        moved, returning,
+        "the office's store went on under a new id"
+    );
+    assert_eq!(
+        internet
+            .stores
+            .open("alice")
+            .unwrap()
+            .read(|r| r.peers())
+            .unwrap()
+            .into_iter()
+            .map(|p| p.peer)
+            .collect::<Vec<_>>(),
+        vec![moved],
+        "the internet server syncs with the new id only"
+    );
+    let after = inbox(&internet, "alice");
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(before.iter().all(|m| after.contains(m)), "no UID moved");
+    assert_eq!(inbox(&office, "alice"), after);
+    append(&internet, "alice", "four");
+    settle(&office, &internet, 7_200_000);
+    assert_eq!(inbox(&office, "alice"), inbox(&internet, "alice"));
+    assert_eq!(inbox(&office, "alice").len(), 4);
+}

@@ -309,6 +309,23 @@ fn an_unpaired_peer_is_forgotten_by_every_account_and_a_silent_one_is_pointed_ou
     assert!(out.contains("1 accounts no longer wait for it"), "{out}");
     assert!(store_peers(&office).is_empty(), "the store forgot internet");
     assert!(!office.status().contains("peer internet"));
+
+    // Paired again, the internet server still speaks under the replica the office forgot
+    // (purges stopped waiting for it): it is told to go on under a new id, and relearns.
+    let forgotten = nomamail_core::Replica::open_read_only(&internet.data().join("mail/alice.db"))
+        .expect("read the store")
+        .id();
+    office.pair_with(&internet, internet.smtp);
+    login(office.imap_addr(), "alice", "pw").append_message("INBOX", "second", "body");
+    converged(&office, &internet, "both messages on both", |s| {
+        s.mailbox("INBOX").is_some_and(|m| m.messages.len() == 2)
+    });
+    let peers = store_peers(&office);
+    assert_eq!(peers.len(), 1);
+    assert_ne!(
+        peers[0], forgotten,
+        "the office syncs with the internet server's new id"
+    );
     office.stop();
     internet.stop();
 }

@@ -189,11 +189,15 @@ pub(super) fn end_relearning_if_caught_up(tx: &Tx<'_>) -> Result<bool> {
     Ok(caught_up)
 }
 
-/// Drops what we keep about `peer`; returns whether there was anything.
+/// Drops what we keep about `peer` and remembers that it was forgotten; returns whether
+/// there was anything.
 pub(super) fn forget(tx: &Tx<'_>, peer: ReplicaId) -> Result<bool> {
     let removed = tx
         .sql
         .prepare_cached("DELETE FROM peers WHERE id = ?1")?
+        .execute([peer.0 as i64])?;
+    tx.sql
+        .prepare_cached("INSERT OR IGNORE INTO forgotten_peers (id) VALUES (?1)")?
         .execute([peer.0 as i64])?;
     for sql in [
         "DELETE FROM peer_blobs WHERE peer = ?1",
@@ -202,6 +206,37 @@ pub(super) fn forget(tx: &Tx<'_>, peer: ReplicaId) -> Result<bool> {
         tx.sql.prepare_cached(sql)?.execute([peer.0 as i64])?;
     }
     Ok(removed > 0)
+}
+
+/// Whether `peer` was forgotten here. Purges stopped waiting for it, so what it still holds
+/// may be what they removed: a forgotten replica that comes back is not taken again under
+/// its old id.
+pub(super) fn is_forgotten(tx: &Tx<'_>, peer: ReplicaId) -> Result<bool> {
+    Ok(tx
+        .sql
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM forgotten_peers WHERE id = ?1)")?
+        .query_row([peer.0 as i64], |r| r.get(0))?)
+}
+
+/// Whether a forgotten `peer` is to be told so now (once per `every_ms`, since the notice
+/// may be lost like any bundle); if so, records that it was.
+pub(super) fn take_forgotten_notice(
+    tx: &Tx<'_>,
+    peer: ReplicaId,
+    now_ms: u64,
+    every_ms: u64,
+) -> Result<bool> {
+    let told_at: Option<i64> = tx
+        .sql
+        .prepare_cached("SELECT told_at FROM forgotten_peers WHERE id = ?1")?
+        .query_row([peer.0 as i64], |r| r.get(0))?;
+    if told_at.is_some_and(|at| !crate::wallclock::waited(at as u64, now_ms, every_ms)) {
+        return Ok(false);
+    }
+    tx.sql
+        .prepare_cached("UPDATE forgotten_peers SET told_at = ?2 WHERE id = ?1")?
+        .execute(params![peer.0 as i64, now_ms as i64])?;
+    Ok(true)
 }
 
 pub(super) fn all(tx: &Tx<'_>) -> Result<Vec<(ReplicaId, PeerState)>> {

@@ -95,6 +95,8 @@ impl Replica {
         }
         self.write(|tx| match peers::load(tx, peer) {
             Ok(_) => Ok(false),
+            // It is told to come back under a new id instead (see `outgoing`).
+            Err(Error::UnknownPeer(_)) if peers::is_forgotten(tx, peer)? => Ok(false),
             Err(Error::UnknownPeer(_)) => {
                 peers::save(tx, peer, &PeerState::default())?;
                 peers::peers_known(tx)?;
@@ -149,6 +151,14 @@ impl Replica {
         let max_bytes = max_bytes.max(MIN_BUNDLE_BYTES);
         self.write(|tx| {
             super::maintain(tx, now_ms, settings.keep_expunged_bodies_ms)?;
+            if peers::is_forgotten(tx, peer)? {
+                let notice_due =
+                    peers::take_forgotten_notice(tx, peer, now_ms, settings.retransmit_after_ms)?;
+                return match notice_due {
+                    true => Ok(Some(codec::encode(&forgotten_notice(me, peer))?)),
+                    false => Ok(None),
+                };
+            }
             let mut ps = peers::load(tx, peer)?;
             let retransmit_due = |at: Option<u64>| {
                 at.is_none_or(|t| waited(t, now_ms, settings.retransmit_after_ms))
@@ -223,7 +233,11 @@ impl Replica {
         // history (rolled back in place, a VM snapshot, a backup over the same file), and
         // dots above its clock are taken. It goes on under its spare id, so no dot is used
         // twice, and offers everything to its peers again.
-        let reincarnate_as = match (bundle.ack.through > self.clock && !to_former, self.spare_id) {
+        // Or the peer forgot this replica (it was unpaired, or taken for replaced): what it
+        // holds of ours it keeps, but it takes nothing more under this id.
+        let forgotten_by_peer = bundle.forgotten && !to_former;
+        let older_than_known = bundle.ack.through > self.clock && !to_former;
+        let reincarnate_as = match (older_than_known || forgotten_by_peer, self.spare_id) {
             (true, Some(fresh)) => Some(fresh),
             _ => None,
         };
@@ -235,6 +249,24 @@ impl Replica {
             None => former_id,
         };
         let result = self.write(|tx| {
+            let forgotten_here = peers::is_forgotten(tx, peer)?;
+            if bundle.forgotten {
+                // Heeded from a peer this store knows, or forgot in its turn (each side may
+                // have forgotten the other; each must hear that it is to move).
+                if !forgotten_here {
+                    peers::load(tx, peer)?;
+                }
+                if let Some(fresh) = reincarnate_as {
+                    reincarnate(tx, me, fresh)?;
+                }
+                return Ok(Report {
+                    reincarnated_as: reincarnate_as,
+                    ..Report::default()
+                });
+            }
+            if forgotten_here {
+                return Err(Error::ForgottenPeer(peer));
+            }
             if let Some(fresh) = reincarnate_as {
                 reincarnate(tx, me, fresh)?;
             }
@@ -256,7 +288,7 @@ impl Replica {
         });
         if matches!(
             result,
-            Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_))
+            Err(Error::Merge(_)) | Err(Error::AckFromTheFuture(_)) | Err(Error::ForgottenPeer(_))
         ) {
             self.count_rejection(peer)?;
         }
@@ -282,6 +314,22 @@ impl Replica {
             Err(Error::UnknownPeer(_)) => Ok(()),
             Err(e) => Err(e),
         })
+    }
+}
+
+/// Tells `peer`, which this store forgot, to go on under a new id: it carries nothing else,
+/// and no generation (the addressee applies nothing from it).
+fn forgotten_notice(me: ReplicaId, peer: ReplicaId) -> Bundle {
+    Bundle {
+        from: me,
+        to: peer,
+        generation: 0,
+        range: None,
+        items: Vec::new(),
+        chunks: Vec::new(),
+        ack: Ack::default(),
+        sender_clock: 0,
+        forgotten: true,
     }
 }
 
@@ -405,6 +453,7 @@ fn build(
                 })
                 .collect(),
         },
+        forgotten: false,
     };
     Ok((
         bundle,
