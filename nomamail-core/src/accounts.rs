@@ -51,6 +51,16 @@ pub enum AccountError {
         user: String,
         source: Box<crate::Error>,
     },
+    #[error(
+        "user {user} came from the paired server with key {upstream}: its password is set there \
+         (the server an account came from alone changes it)"
+    )]
+    NotHome { user: String, upstream: String },
+    #[error(
+        "the paired server made {limit} accounts here in the last day, its limit \
+         (sync.max_new_accounts_per_day); {user} waits"
+    )]
+    TooManyNewAccounts { user: String, limit: u32 },
 }
 
 impl AccountError {
@@ -81,7 +91,13 @@ pub enum Adopted {
     Created,
     PasswordChanged,
     Unchanged,
+    /// The card's password differs and was not taken, for the reason given.
+    PasswordRefused(&'static str),
 }
+
+/// How far ahead of our clock a paired server's password time may be: beyond it, a time set
+/// far in the future would make that password win for ever.
+pub const MAX_PASSWORD_TIME_SKEW_MS: u64 = 10 * 60 * 1000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountInfo {
@@ -142,6 +158,18 @@ impl Accounts {
                 [],
             )?;
         }
+        // Added with the trust model: the key of the paired server an account was adopted
+        // from (NULL: made here), the only one whose password changes it takes, and when,
+        // for the limit on accounts one server may make in a day.
+        let has_upstream: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('accounts') WHERE name = 'upstream'")?
+            .exists([])?;
+        if !has_upstream {
+            conn.execute_batch(
+                "ALTER TABLE accounts ADD COLUMN upstream BLOB;
+                 ALTER TABLE accounts ADD COLUMN adopted_ms INTEGER;",
+            )?;
+        }
         Ok(Accounts {
             conn,
             dir: dir.to_path_buf(),
@@ -180,7 +208,15 @@ impl Accounts {
         Ok(info)
     }
 
+    /// Sets the password of an account made here. One adopted from a paired server is
+    /// refused (`NotHome`): its password is that server's to set, and it would not take ours.
     pub fn set_password(&mut self, user: &str, password: &Password) -> Result<(), AccountError> {
+        if let Some(upstream) = self.upstream(user)? {
+            return Err(AccountError::NotHome {
+                user: user.to_string(),
+                upstream: key_text(&upstream),
+            });
+        }
         let hash = hash_password(password)?;
         let changed = self.conn.execute(
             "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3 WHERE user = ?1",
@@ -212,10 +248,28 @@ impl Accounts {
             .ok_or_else(|| AccountError::NoSuchUser(user.to_string()))
     }
 
-    /// Takes in a paired host's account: creates it here with the same seed (so both stores
-    /// start from the same genesis mailboxes) under a replica id of its own, or adopts the
-    /// card's password if it was set later than ours. An account of the same name with
-    /// another seed is a different mail store and is refused.
+    /// The key of the paired server the account was adopted from; `None` if made here.
+    pub fn upstream(&self, user: &str) -> Result<Option<Vec<u8>>, AccountError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT upstream FROM accounts WHERE user = ?1",
+                [user],
+                |r| r.get::<_, Option<Vec<u8>>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Takes in the account card of the paired server with key `from`: creates the account
+    /// here with the same seed (so both stores start from the same genesis mailboxes) under
+    /// a replica id of its own, or takes the card's password if it was set later than ours.
+    /// An account of the same name with another seed is a different mail store and is
+    /// refused.
+    ///
+    /// Trust: a password is taken only from the server the account came from (an account
+    /// made here takes none), and only if set no later than `MAX_PASSWORD_TIME_SKEW_MS`
+    /// after `now_ms`; one server makes at most `max_new_per_day` accounts here a day.
     ///
     /// A new replica id is chosen so that its MODSEQ tag differs from `peer_replica`'s
     /// (`imap::modseq`), so a CONDSTORE client switching servers always notices.
@@ -223,6 +277,9 @@ impl Accounts {
         &mut self,
         card: &AccountCard,
         peer_replica: ReplicaId,
+        from: &[u8],
+        now_ms: u64,
+        max_new_per_day: u32,
     ) -> Result<Adopted, AccountError> {
         if !is_valid_user_name(&card.user) {
             return Err(AccountError::InvalidName(card.user.clone()));
@@ -242,33 +299,69 @@ impl Accounts {
                 Err(AccountError::SeedClash(card.user.clone()))
             }
             Some(_) => {
-                let changed = self.conn.execute(
-                    "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3
-                     WHERE user = ?1 AND password_set_ms < ?3",
+                let (hash, set_ms, upstream): (String, i64, Option<Vec<u8>>) =
+                    self.conn.query_row(
+                        "SELECT password_hash, password_set_ms, upstream FROM accounts
+                         WHERE user = ?1",
+                        [&card.user],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )?;
+                if card.password_hash == hash || card.password_set_ms <= set_ms as u64 {
+                    return Ok(Adopted::Unchanged);
+                }
+                if upstream.is_none() {
+                    return Ok(Adopted::PasswordRefused(
+                        "the account was made on this server, which alone sets its password",
+                    ));
+                }
+                if upstream.as_deref() != Some(from) {
+                    return Ok(Adopted::PasswordRefused(
+                        "the account came from another paired server, which alone sets its \
+                         password",
+                    ));
+                }
+                if card.password_set_ms > now_ms.saturating_add(MAX_PASSWORD_TIME_SKEW_MS) {
+                    return Ok(Adopted::PasswordRefused(
+                        "the password's time is ahead of this server's clock by more than the \
+                         allowed skew",
+                    ));
+                }
+                self.conn.execute(
+                    "UPDATE accounts SET password_hash = ?2, password_set_ms = ?3 WHERE user = ?1",
                     params![card.user, card.password_hash, card.password_set_ms as i64],
                 )?;
-                Ok(if changed > 0 {
-                    Adopted::PasswordChanged
-                } else {
-                    Adopted::Unchanged
-                })
+                Ok(Adopted::PasswordChanged)
             }
             None => {
                 self.refuse_case_variant(&card.user)?;
+                let made_today: u32 = self.conn.query_row(
+                    "SELECT count(*) FROM accounts WHERE upstream = ?1 AND adopted_ms > ?2",
+                    params![from, now_ms.saturating_sub(24 * 3_600_000) as i64],
+                    |r| r.get(0),
+                )?;
+                if made_today >= max_new_per_day {
+                    return Err(AccountError::TooManyNewAccounts {
+                        user: card.user.clone(),
+                        limit: max_new_per_day,
+                    });
+                }
                 let mut replica = ReplicaId(random_u64()?.max(1));
                 while crate::imap::modseq::same_tag(replica, peer_replica) {
                     replica = ReplicaId(random_u64()?.max(1));
                 }
                 self.conn.execute(
                     "INSERT INTO accounts (user, password_hash, replica, account_seed,
-                                           password_set_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                                           password_set_ms, upstream, adopted_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     params![
                         card.user,
                         card.password_hash,
                         replica.0 as i64,
                         card.seed as i64,
-                        card.password_set_ms as i64
+                        // A time ahead of ours would outrank the next real change.
+                        card.password_set_ms.min(now_ms) as i64,
+                        from,
+                        now_ms as i64
                     ],
                 )?;
                 self.create_store(&card.user, replica, card.seed)?;
@@ -505,6 +598,14 @@ fn fresh_replica_id(former: ReplicaId) -> Result<ReplicaId, AccountError> {
     Ok(replica)
 }
 
+/// A stored peer key as `pair list` shows it.
+fn key_text(bytes: &[u8]) -> String {
+    match <[u8; 32]>::try_from(bytes) {
+        Ok(key) => crate::mailsync::PeerKey(key).to_string(),
+        Err(_) => "(unreadable)".into(),
+    }
+}
+
 fn random_u64() -> Result<u64, AccountError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| AccountError::Random(e.to_string()))?;
@@ -592,16 +693,24 @@ mod tests {
         ));
     }
 
+    const OFFICE: [u8; 32] = [1; 32];
+    const INTERNET: [u8; 32] = [2; 32];
+    const BRANCH: [u8; 32] = [3; 32];
+    const DAY: u64 = 24 * 3_600_000;
+
     #[test]
     fn a_paired_hosts_account_is_adopted_with_its_seed_and_the_later_password() {
         let office = tempfile::tempdir().unwrap();
         let internet = tempfile::tempdir().unwrap();
         let mut office = Accounts::open(office.path()).unwrap();
         let mut internet = Accounts::open(internet.path()).unwrap();
+        let now = crate::wallclock::now_ms();
         let info = office.add("alice", &Password::new("first")).unwrap();
         let card = office.card("alice").unwrap();
         assert_eq!(
-            internet.adopt(&card, info.replica).unwrap(),
+            internet
+                .adopt(&card, info.replica, &OFFICE, now, 1000)
+                .unwrap(),
             Adopted::Created
         );
         let adopted = internet.get("alice").unwrap().unwrap();
@@ -612,8 +721,12 @@ mod tests {
             info.replica
         ));
         assert!(internet.verify("alice", &Password::new("first")).unwrap());
+        assert_eq!(internet.upstream("alice").unwrap(), Some(OFFICE.to_vec()));
+        assert_eq!(office.upstream("alice").unwrap(), None);
         assert_eq!(
-            internet.adopt(&card, info.replica).unwrap(),
+            internet
+                .adopt(&card, info.replica, &OFFICE, now, 1000)
+                .unwrap(),
             Adopted::Unchanged
         );
         let twin = office.add("Alice", &Password::new("other"));
@@ -623,41 +736,148 @@ mod tests {
         );
         let mut card_of_twin = card.clone();
         card_of_twin.user = "ALICE".into();
-        let adopted_twin = internet.adopt(&card_of_twin, info.replica);
+        let adopted_twin = internet.adopt(&card_of_twin, info.replica, &OFFICE, now, 1000);
         assert!(
             matches!(adopted_twin, Err(AccountError::CaseClash { .. })),
             "{adopted_twin:?}"
         );
 
+        // The password is the office's to set: the internet server's admin is told where.
+        let here = internet.set_password("alice", &Password::new("second"));
+        assert!(
+            matches!(here, Err(AccountError::NotHome { .. })),
+            "{here:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
-        internet
+        office
             .set_password("alice", &Password::new("second"))
             .unwrap();
+        let newer = office.card("alice").unwrap();
         assert_eq!(
-            internet.adopt(&card, info.replica).unwrap(),
+            internet
+                .adopt(&newer, info.replica, &OFFICE, now + 1000, 1000)
+                .unwrap(),
+            Adopted::PasswordChanged
+        );
+        assert!(internet.verify("alice", &Password::new("second")).unwrap());
+        assert_eq!(
+            internet
+                .adopt(&card, info.replica, &OFFICE, now, 1000)
+                .unwrap(),
             Adopted::Unchanged,
             "older"
         );
-        let newer = internet.card("alice").unwrap();
-        assert_eq!(
-            office.adopt(&newer, info.replica).unwrap(),
-            Adopted::PasswordChanged
-        );
-        assert!(office.verify("alice", &Password::new("second")).unwrap());
+        assert!(internet.verify("alice", &Password::new("second")).unwrap());
 
         internet.add("bob", &Password::new("x")).unwrap();
         office.add("bob", &Password::new("x")).unwrap();
         let clash = internet.card("bob").unwrap();
         assert!(matches!(
-            office.adopt(&clash, info.replica),
+            office.adopt(&clash, info.replica, &INTERNET, now, 1000),
             Err(AccountError::SeedClash(_))
         ));
         let mut bad = card.clone();
         bad.user = "../x".into();
         assert!(matches!(
-            office.adopt(&bad, info.replica),
+            office.adopt(&bad, info.replica, &INTERNET, now, 1000),
             Err(AccountError::InvalidName(_))
         ));
+    }
+
+    /// A card with the hash of `password`, set at `set_ms`, for `card`'s account.
+    fn forged(card: &AccountCard, password: &str, set_ms: u64) -> AccountCard {
+        AccountCard {
+            password_hash: hash_password(&Password::new(password)).unwrap(),
+            password_set_ms: set_ms,
+            ..card.clone()
+        }
+    }
+
+    #[test]
+    fn only_the_server_an_account_came_from_changes_its_password_and_never_for_ever() {
+        let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+        let mut office = Accounts::open(dirs[0].path()).unwrap();
+        let mut internet = Accounts::open(dirs[1].path()).unwrap();
+        let now = crate::wallclock::now_ms();
+        let info = office.add("alice", &Password::new("first")).unwrap();
+        let card = office.card("alice").unwrap();
+        internet
+            .adopt(&card, info.replica, &OFFICE, now, 1000)
+            .unwrap();
+        let refused = |accounts: &mut Accounts, card: &AccountCard, from: &[u8]| {
+            let outcome = accounts.adopt(card, info.replica, from, now, 1000).unwrap();
+            assert!(
+                matches!(outcome, Adopted::PasswordRefused(_)),
+                "{outcome:?}"
+            );
+        };
+        // The internet server cannot change the password of an account made on the office.
+        refused(
+            &mut office,
+            &forged(&card, "taken over", now + 1000),
+            &INTERNET,
+        );
+        assert!(office.verify("alice", &Password::new("first")).unwrap());
+        // Nor can a third paired server change it on the internet server.
+        refused(
+            &mut internet,
+            &forged(&card, "taken over", now + 1000),
+            &BRANCH,
+        );
+        // Not even the office itself, with a time that would make the password permanent.
+        refused(
+            &mut internet,
+            &forged(&card, "for ever", now + 365 * DAY),
+            &OFFICE,
+        );
+        assert!(internet.verify("alice", &Password::new("first")).unwrap());
+        // Within the allowed skew, it may.
+        let slightly_ahead = forged(&card, "next", now + MAX_PASSWORD_TIME_SKEW_MS / 2);
+        assert_eq!(
+            internet
+                .adopt(&slightly_ahead, info.replica, &OFFICE, now, 1000)
+                .unwrap(),
+            Adopted::PasswordChanged
+        );
+        assert!(internet.verify("alice", &Password::new("next")).unwrap());
+    }
+
+    #[test]
+    fn a_paired_server_makes_a_limited_number_of_accounts_a_day() {
+        let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+        let mut office = Accounts::open(dirs[0].path()).unwrap();
+        let mut internet = Accounts::open(dirs[1].path()).unwrap();
+        let now = crate::wallclock::now_ms();
+        let mut cards = Vec::new();
+        for user in ["a", "b", "c"] {
+            let info = office.add(user, &Password::new("pw")).unwrap();
+            cards.push((office.card(user).unwrap(), info.replica));
+        }
+        for (card, replica) in &cards[..2] {
+            assert_eq!(
+                internet.adopt(card, *replica, &OFFICE, now, 2).unwrap(),
+                Adopted::Created
+            );
+        }
+        let (card, replica) = &cards[2];
+        let over = internet.adopt(card, *replica, &OFFICE, now, 2);
+        assert!(
+            matches!(over, Err(AccountError::TooManyNewAccounts { limit: 2, .. })),
+            "{over:?}"
+        );
+        assert!(internet.get("c").unwrap().is_none(), "nothing made");
+        // Another server has a limit of its own; and the next day the office may again.
+        assert_eq!(
+            internet.adopt(card, *replica, &BRANCH, now, 2).unwrap(),
+            Adopted::Created
+        );
+        internet.remove("c").unwrap();
+        assert_eq!(
+            internet
+                .adopt(card, *replica, &OFFICE, now + DAY + 1, 2)
+                .unwrap(),
+            Adopted::Created
+        );
     }
 
     #[test]

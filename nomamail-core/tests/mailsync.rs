@@ -605,3 +605,36 @@ fn a_replica_forgotten_by_its_peer_that_comes_back_goes_on_under_a_new_id() {
     assert_eq!(inbox(&office, "alice"), inbox(&internet, "alice"));
     assert_eq!(inbox(&office, "alice").len(), 4);
 }
+
+#[test]
+fn a_paired_server_cannot_take_over_an_account_made_on_the_other() {
+    let (office, internet) = alice_on_both(&["one"]);
+    // The internet server gone bad: alice's password rewritten in its accounts table, set
+    // far in the future so that it would win for ever.
+    let hostile = rusqlite::Connection::open(internet.dir.path().join("accounts.db")).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let mut scratch = Accounts::open(other.path()).unwrap();
+    scratch.add("x", &Password::new("taken over")).unwrap();
+    let hash = scratch.card("x").unwrap().password_hash;
+    hostile
+        .execute(
+            "UPDATE accounts SET password_hash = ?1, password_set_ms = ?2 WHERE user = 'alice'",
+            rusqlite::params![hash, i64::MAX / 2],
+        )
+        .unwrap();
+    append(&internet, "alice", "a change to carry the card");
+    settle(&office, &internet, 2_000);
+    let verify = |password: &str| {
+        office
+            .stores
+            .accounts(|a| a.verify("alice", &Password::new(password)))
+            .unwrap()
+    };
+    assert!(verify("secret"), "the office keeps alice's password");
+    assert!(!verify("taken over"));
+    assert_eq!(
+        inbox(&office, "alice").len(),
+        2,
+        "the mail itself still syncs"
+    );
+}

@@ -121,6 +121,8 @@ pub struct SyncSection {
     /// `status` shows a peer silent for longer than this as holding up purges (expunged
     /// mail's tombstones and bodies wait for every peer), with the command that forgets it.
     pub silent_peer_days: u64,
+    /// Accounts one paired server may make here in a day (mail for more waits).
+    pub max_new_accounts_per_day: u32,
 }
 
 impl Default for SyncSection {
@@ -139,6 +141,7 @@ impl Default for SyncSection {
             ack_delay_ms: 60_000,
             send_retry_ms: 1_000,
             silent_peer_days: 90,
+            max_new_accounts_per_day: 1000,
         }
     }
 }
@@ -260,6 +263,9 @@ ack_delay_ms = 60000
 send_retry_ms = 1000
 # `status` shows a peer silent for longer than this as holding up purges.
 silent_peer_days = 90
+# Accounts a paired server may make here in a day; its mail for more waits until the next.
+# Only the server an account came from may change its password here.
+max_new_accounts_per_day = 1000
 
 # Send sync mail through a relay instead of straight to the peer's endpoint:
 # [relay]

@@ -113,6 +113,7 @@ fn sync_host(data_dir: &Path, config: &Config, stores: Arc<Mailstores>) -> Resul
             hello_every_ms: sync.hello_every_ms,
             retransmit_after_ms: sync.retransmit_after_ms,
             retransmit_max_ms: sync.retransmit_max_ms,
+            max_new_accounts_per_day: sync.max_new_accounts_per_day,
             ..MailSyncConfig::default()
         },
     )))

@@ -31,6 +31,9 @@ pub struct MailSyncConfig {
     /// Mails made per account and peer in one round, so one big account does not starve
     /// the others.
     pub max_mails_per_round: usize,
+    /// Accounts one paired server may make here in a day; mail for more waits (a temporary
+    /// refusal, offered again), so a peer gone bad cannot fill the disk with accounts.
+    pub max_new_accounts_per_day: u32,
 }
 
 impl Default for MailSyncConfig {
@@ -43,6 +46,7 @@ impl Default for MailSyncConfig {
             retransmit_after_ms: 10 * 60 * 1000,
             retransmit_max_ms: 24 * 3600 * 1000,
             max_mails_per_round: 16,
+            max_new_accounts_per_day: 1000,
         }
     }
 }
@@ -88,7 +92,10 @@ impl Rejection {
             }
             Rejection::Account { source, .. } => matches!(
                 source,
-                AccountError::Store(_) | AccountError::Io { .. } | AccountError::Replica { .. }
+                AccountError::Store(_)
+                    | AccountError::Io { .. }
+                    | AccountError::Replica { .. }
+                    | AccountError::TooManyNewAccounts { .. }
             ),
             _ => false,
         }
@@ -249,12 +256,32 @@ impl SyncHost {
         }
         let adopted = self
             .stores
-            .accounts(|accounts| accounts.adopt(&letter.account, letter.replica))
+            .accounts(|accounts| {
+                accounts.adopt(
+                    &letter.account,
+                    letter.replica,
+                    &mail.sender.0,
+                    now_ms,
+                    self.config.max_new_accounts_per_day,
+                )
+            })
             .map_err(|source| Rejection::Account {
                 peer: peer.clone(),
                 source,
             })?;
         let user = &letter.account.user;
+        match adopted {
+            Adopted::Created => {
+                tracing::warn!(peer = %peer, user = %user, "account made here for the paired server")
+            }
+            Adopted::PasswordChanged => {
+                tracing::warn!(peer = %peer, user = %user, "password changed by the paired server")
+            }
+            Adopted::PasswordRefused(why) => {
+                tracing::warn!(peer = %peer, user = %user, why, "the paired server's password for the account was not taken")
+            }
+            Adopted::Unchanged => {}
+        }
         let store = self
             .stores
             .open(user)
