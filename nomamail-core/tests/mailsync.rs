@@ -638,3 +638,73 @@ fn a_paired_server_cannot_take_over_an_account_made_on_the_other() {
         "the mail itself still syncs"
     );
 }
+
+#[test]
+fn a_pairing_that_names_its_accounts_carries_only_those() {
+    let office = host("office");
+    let internet = host("internet");
+    pair(&office, &internet);
+    for user in ["alice", "bob"] {
+        office
+            .stores
+            .accounts(|a| a.add(user, &Password::new("secret")))
+            .unwrap();
+        append(&office, user, &format!("for {user}"));
+    }
+    // The internet server takes only alice from the office; the office still sends both.
+    internet
+        .sync
+        .state(|s| s.set_accounts("office", Some(&["alice".to_string()])))
+        .unwrap();
+    let mut refused = 0;
+    for round in 0..10 {
+        let now = 1_000 + round;
+        let to_internet = drain(&office, now);
+        let to_office = drain(&internet, now);
+        if to_internet.is_empty() && to_office.is_empty() {
+            break;
+        }
+        for mail in to_internet {
+            match internet.sync.receive(&mail, now) {
+                Err(Rejection::NotCarried { user, .. }) if user == "bob" => refused += 1,
+                other => {
+                    other.unwrap();
+                }
+            }
+        }
+        for mail in to_office {
+            office.sync.receive(&mail, now).unwrap();
+        }
+    }
+    assert!(refused > 0, "bob's mail was refused");
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+    let users: Vec<String> = internet
+        .stores
+        .accounts(|a| a.list())
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user)
+        .collect();
+    assert_eq!(
+        users,
+        ["alice"],
+        "bob was never made on the internet server"
+    );
+
+    // Once the office's pairing names alice only, bob's mail is not even made.
+    office
+        .sync
+        .state(|s| s.set_accounts("internet", Some(&["alice".to_string()])))
+        .unwrap();
+    append(&office, "bob", "more for bob");
+    append(&office, "alice", "more for alice");
+    let sent = drain(&office, 100_000);
+    assert!(!sent.is_empty());
+    for mail in &sent {
+        let parsed = nomamail_core::mailsync::mime::parse(mail).unwrap();
+        assert_eq!(parsed.account, "alice", "no mail made for bob");
+        internet.sync.receive(mail, 100_000).unwrap();
+    }
+    settle(&office, &internet, 100_000);
+    assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
+}

@@ -25,6 +25,10 @@ pub enum PairCommand {
         /// the peer is reached through a NAT or tunnel).
         #[arg(long)]
         endpoint: Option<String>,
+        /// Carry only these accounts (comma-separated) to and from the peer; default: all.
+        /// Mail for any other account from it is refused.
+        #[arg(long, value_delimiter = ',')]
+        accounts: Option<Vec<String>>,
     },
     /// List paired servers.
     List,
@@ -119,7 +123,15 @@ pub fn run(data_dir: &Path, config: &crate::config::Config, command: PairCommand
             token,
             name,
             endpoint,
+            accounts,
         } => {
+            if let Some(bad) = accounts
+                .iter()
+                .flatten()
+                .find(|user| !nomamail_core::accounts::is_valid_user_name(user))
+            {
+                bail!("{bad:?} is not a user name");
+            }
             let mut peer = parse_token(&token)?;
             if peer.key == key.public() {
                 bail!("that is this server's own token");
@@ -131,20 +143,28 @@ pub fn run(data_dir: &Path, config: &crate::config::Config, command: PairCommand
                 peer.endpoint = endpoint;
             }
             state.add_peer(&peer, crate::syncd::now_ms())?;
+            state.set_accounts(&peer.name, accounts.as_deref())?;
             println!(
                 "paired with {} ({}), sync mail to {}",
                 peer.name, peer.key, peer.address
             );
+            if let Some(accounts) = &accounts {
+                println!("carrying only: {}", accounts.join(", "));
+            }
         }
         PairCommand::List => {
             for record in state.peers()? {
+                let carried = record
+                    .accounts
+                    .map_or_else(|| "all accounts".into(), |list| list.join(","));
                 let peer = record.peer;
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     peer.name,
                     peer.key,
                     peer.address,
-                    peer.endpoint.unwrap_or_else(|| "-".into())
+                    peer.endpoint.unwrap_or_else(|| "-".into()),
+                    carried
                 );
             }
         }

@@ -59,7 +59,10 @@ pub fn run(data_dir: &Path, config: &crate::config::Config) -> Result<()> {
             "  mails in: {}  out: {}  queued: {}  rejected: {}",
             record.mails_in, record.mails_out, record.queued, record.rejects
         );
-        for user in &users {
+        if let Some(carried) = &record.accounts {
+            println!("  carries only: {}", carried.join(", "));
+        }
+        for user in users.iter().filter(|u| record.carries(&u.user)) {
             let Some(their_replica) = state.peer_replica(&peer.name, &user.user)? else {
                 println!("  {}: waiting for the peer's first mail", user.user);
                 continue;

@@ -72,6 +72,8 @@ pub enum Rejection {
     ReplacedReplica { peer: String, replica: ReplicaId },
     #[error("from {peer}: account: {source}")]
     Account { peer: String, source: AccountError },
+    #[error("from {peer}: the pairing does not carry account {user}")]
+    NotCarried { peer: String, user: String },
     #[error("from {peer}: the engine refused the bundle: {source}")]
     Engine { peer: String, source: crate::Error },
     #[error("sync state: {0}")]
@@ -112,6 +114,7 @@ impl Rejection {
             | Rejection::BeforePairing { peer }
             | Rejection::ReplacedReplica { peer, .. }
             | Rejection::Account { peer, .. }
+            | Rejection::NotCarried { peer, .. }
             | Rejection::Engine { peer, .. } => Some(peer),
         }
     }
@@ -217,7 +220,8 @@ impl SyncHost {
         let record = state
             .peer_by_key(&mail.sender)?
             .ok_or(Rejection::Unpaired(mail.sender))?;
-        let (peer, paired_ms) = (record.peer.name, record.paired_ms);
+        let carried = |user: &str| record.carries(user);
+        let (peer, paired_ms) = (record.peer.name.clone(), record.paired_ms);
         let opened = self
             .key
             .open(&mail.sender, &mail.sealed)
@@ -252,6 +256,12 @@ impl SyncHost {
             return Err(Rejection::Replayed {
                 peer,
                 seq: letter.seq,
+            });
+        }
+        if !carried(&letter.account.user) {
+            return Err(Rejection::NotCarried {
+                peer,
+                user: letter.account.user.clone(),
             });
         }
         let adopted = self
@@ -404,7 +414,7 @@ impl SyncHost {
                 self.config.retransmit_max_ms,
                 silence,
             );
-            for user in &users {
+            for user in users.iter().filter(|u| record.carries(&u.user)) {
                 // One account in trouble must not stop the others' sync.
                 match self.fill_account(&mut state, peer, user, delay, now_ms) {
                     Ok(n) => queued += n,

@@ -50,6 +50,18 @@ pub struct PeerRecord {
     pub mails_out: u64,
     pub rejects: u64,
     pub queued: u64,
+    /// The accounts this pairing carries; `None`: every account.
+    pub accounts: Option<Vec<String>>,
+}
+
+impl PeerRecord {
+    /// Whether this pairing carries `user`: only those accounts are sent to the peer and
+    /// taken from it.
+    pub fn carries(&self, user: &str) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == user))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +168,14 @@ impl SyncState {
                 [],
             )?;
         }
+        // Added with the trust model: the accounts a pairing carries, one per line (NULL:
+        // all of them).
+        let has_accounts: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('peers') WHERE name = 'accounts'")?
+            .exists([])?;
+        if !has_accounts {
+            conn.execute("ALTER TABLE peers ADD COLUMN accounts TEXT", [])?;
+        }
         Ok(SyncState { conn })
     }
 
@@ -182,6 +202,19 @@ impl SyncState {
                 first_seq as i64
             ],
         )?;
+        Ok(())
+    }
+
+    /// Limits the pairing with `name` to `accounts` (`None`: every account, the default).
+    pub fn set_accounts(&mut self, name: &str, accounts: Option<&[String]>) -> Result<()> {
+        let text = accounts.map(|list| list.join("\n"));
+        if self.conn.execute(
+            "UPDATE peers SET accounts = ?2 WHERE name = ?1",
+            params![name, text],
+        )? == 0
+        {
+            return Err(StateError::NoSuchPeer(name.to_string()));
+        }
         Ok(())
     }
 
@@ -214,7 +247,7 @@ impl SyncState {
 
     const PEER_COLUMNS: &str = "name, key, address, endpoint, last_contact_ms, mails_in, \
          mails_out, rejects, (SELECT COUNT(*) FROM outbox WHERE outbox.peer = peers.name), \
-         paired_ms";
+         paired_ms, accounts";
 
     pub fn peers(&self) -> Result<Vec<PeerRecord>> {
         let mut stmt = self.conn.prepare(&format!(
@@ -506,6 +539,9 @@ fn peer_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<PeerRecord>> {
         rejects: r.get::<_, i64>(7)? as u64,
         queued: r.get::<_, i64>(8)? as u64,
         paired_ms: r.get::<_, i64>(9)? as u64,
+        accounts: r
+            .get::<_, Option<String>>(10)?
+            .map(|text| text.lines().map(str::to_string).collect()),
     }))
 }
 
