@@ -4,7 +4,7 @@
 
 use nomamail_core::accounts::{Accounts, Password};
 use nomamail_core::imap::Mailstores;
-use nomamail_core::smtp::{LocalDelivery, SmtpConfig, serve};
+use nomamail_core::smtp::{BufferBudget, LocalDelivery, SmtpConfig, serve};
 use nomamail_core::{Durability, INBOX_ID};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +20,10 @@ struct Listener {
 }
 
 async fn start(lmtp: bool, max_message_bytes: usize) -> Listener {
+    start_with(lmtp, |config| config.max_message_bytes = max_message_bytes).await
+}
+
+async fn start_with(lmtp: bool, tweak: impl FnOnce(&mut SmtpConfig)) -> Listener {
     let dir = tempfile::tempdir().unwrap();
     let mut accounts = Accounts::open(dir.path()).unwrap();
     accounts.add("alice", &Password::new("a")).unwrap();
@@ -31,13 +35,13 @@ async fn start(lmtp: bool, max_message_bytes: usize) -> Listener {
         "mx.example".into(),
         vec!["example.com".into()],
     ));
-    let config = SmtpConfig {
+    let mut config = SmtpConfig {
         hostname: "mx.example".into(),
         lmtp,
-        max_message_bytes,
         max_errors: 3,
         ..SmtpConfig::default()
     };
+    tweak(&mut config);
     let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = socket.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -256,4 +260,66 @@ async fn shutdown_says_421_to_idle_clients() {
     let _ = stop.unwrap().send(());
     assert!(c.reply().await[0].starts_with("421"));
     task.await.unwrap();
+}
+
+/// Opens a transaction for alice and starts its DATA.
+async fn begin_data(c: &mut Client) {
+    c.command("EHLO x").await;
+    assert!(c.command("MAIL FROM:<a@b>").await.starts_with("250"));
+    assert!(
+        c.command("RCPT TO:<alice@example.com>")
+            .await
+            .starts_with("250")
+    );
+    assert!(c.command("DATA").await.starts_with("354"));
+}
+
+#[tokio::test]
+async fn messages_arriving_at_once_share_a_memory_budget_and_over_it_wait() {
+    let server = start_with(false, |config| {
+        config.max_message_bytes = 1 << 20;
+        config.buffer_budget = BufferBudget::new(300 << 10);
+    })
+    .await;
+    let body = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(200 << 10));
+    // The first message is half sent and held; the second does not fit beside it.
+    let mut first = Client::connect(server.addr).await;
+    begin_data(&mut first).await;
+    first.send(&body).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut second = Client::connect(server.addr).await;
+    begin_data(&mut second).await;
+    second.send(&format!("{body}.\r\n")).await;
+    let refused = second.reply().await;
+    assert!(refused[0].starts_with("452 4.3.1"), "{refused:?}");
+    first.send(".\r\n").await;
+    assert!(first.reply().await[0].starts_with("250"));
+    // With the first one delivered, the room is back: the second sender's retry goes in.
+    begin_data(&mut second).await;
+    second.send(&format!("{body}.\r\n")).await;
+    assert!(second.reply().await[0].starts_with("250"));
+    assert_eq!(server.inbox("alice").len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_keeps_its_connection_alive_for_ever_is_closed_at_the_deadline() {
+    let server = start_with(false, |config| {
+        config.session_deadline = std::time::Duration::from_millis(800);
+    })
+    .await;
+    let mut c = Client::connect(server.addr).await;
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    // Never idle for long, so the per-read timeout never fires.
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        last = c.command("NOOP").await;
+        if !last.starts_with("250") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(last.starts_with("421 4.4.2"), "{last}");
+    assert_eq!(c.reply().await, ["<closed>"]);
+    server.stop().await;
 }

@@ -82,6 +82,11 @@ pub struct SmtpSection {
     pub domains: Vec<String>,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// What all SMTP and LMTP connections may hold at once in messages being received
+    /// (never less than `max_message_bytes`); beyond it a message waits (452).
+    pub buffer_budget_bytes: usize,
+    /// How long one connection may last in all.
+    pub session_deadline_secs: u64,
 }
 
 impl Default for SmtpSection {
@@ -92,6 +97,8 @@ impl Default for SmtpSection {
             domains: Vec::new(),
             max_message_bytes: 64 << 20,
             max_connections: 200,
+            buffer_budget_bytes: 256 << 20,
+            session_deadline_secs: 3600,
         }
     }
 }
@@ -240,6 +247,11 @@ lmtp_listen = "127.0.0.1:2424"
 domains = []
 max_message_bytes = 67108864
 max_connections = 200
+# Messages being received on all connections together hold at most this much memory;
+# past it a message is refused for now (452) and its sender tries again.
+buffer_budget_bytes = 268435456
+# A connection is closed (421) after this long, however busy.
+session_deadline_secs = 3600
 
 [sync]
 # The address this server's sync mail arrives at. Route it to the SMTP listener above.

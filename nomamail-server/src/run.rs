@@ -192,6 +192,13 @@ pub async fn serve(
         config.server.hostname.clone(),
         config.smtp.domains.clone(),
     ));
+    // One budget for both listeners: it bounds the daemon's memory, not a listener's.
+    let buffer_budget = nomamail_core::smtp::BufferBudget::new(
+        config
+            .smtp
+            .buffer_budget_bytes
+            .max(config.smtp.max_message_bytes),
+    );
     for (address, lmtp) in [(config.smtp.listen, false), (config.smtp.lmtp_listen, true)] {
         let Some(address) = address else { continue };
         let kind = if lmtp { "lmtp" } else { "smtp" };
@@ -208,6 +215,8 @@ pub async fn serve(
             lmtp,
             max_message_bytes: config.smtp.max_message_bytes,
             max_connections: config.smtp.max_connections,
+            session_deadline: std::time::Duration::from_secs(config.smtp.session_deadline_secs),
+            buffer_budget: buffer_budget.clone(),
             tls: if lmtp { None } else { Some(tls.clone()) },
             ..SmtpConfig::default()
         };

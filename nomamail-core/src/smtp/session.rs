@@ -64,8 +64,16 @@ pub async fn run(
         errors: 0,
         secure: false,
     };
+    let deadline = session.config.session_deadline;
     // An error here is the client going away; there is no one left to tell.
-    let _ = session.serve().await;
+    if tokio::time::timeout(deadline, session.serve())
+        .await
+        .is_err()
+    {
+        let _ = session
+            .send("421 4.4.2 this connection has lasted too long, closing\r\n")
+            .await;
+    }
 }
 
 impl Session {
@@ -281,6 +289,9 @@ impl Session {
         let mut receiver = DataReceiver::new();
         let mut message = Vec::new();
         let mut discard: Option<DummyDataReceiver> = None;
+        // Why a message being discarded is refused once it has been read to its end.
+        let mut refusal: Option<Refusal> = None;
+        let mut reservation = super::budget::Reservation::new(&self.config.buffer_budget);
         loop {
             let done = {
                 let mut bytes = self.pending.iter();
@@ -292,9 +303,33 @@ impl Session {
                 self.pending.drain(..consumed);
                 done
             };
-            if discard.is_none() && message.len() > self.config.max_message_bytes {
-                discard = Some(DummyDataReceiver::new_data(&receiver));
-                message = Vec::new();
+            if discard.is_none() {
+                if message.len() > self.config.max_message_bytes {
+                    refusal = Some(Refusal {
+                        code: 552,
+                        status: "5.3.4",
+                        text: format!(
+                            "message exceeds the limit of {} bytes",
+                            self.config.max_message_bytes
+                        ),
+                    });
+                } else if !reservation.grow_to(message.len()) {
+                    tracing::warn!(
+                        peer = %self.peer,
+                        budget = self.config.buffer_budget.limit(),
+                        "smtp: messages being received fill the memory budget; one refused for now"
+                    );
+                    refusal = Some(Refusal {
+                        code: 452,
+                        status: "4.3.1",
+                        text: "too much mail is being received at once; try again later".into(),
+                    });
+                }
+                if refusal.is_some() {
+                    discard = Some(DummyDataReceiver::new_data(&receiver));
+                    message = Vec::new();
+                    reservation = super::budget::Reservation::new(&self.config.buffer_budget);
+                }
             }
             if done {
                 break;
@@ -306,15 +341,7 @@ impl Session {
             }
         }
         let recipients = self.recipients.len();
-        let results = if discard.is_some() {
-            let refusal = Refusal {
-                code: 552,
-                status: "5.3.4",
-                text: format!(
-                    "message exceeds the limit of {} bytes",
-                    self.config.max_message_bytes
-                ),
-            };
+        let results = if let Some(refusal) = refusal {
             vec![Err(refusal); recipients]
         } else {
             let envelope = Envelope {
