@@ -10,6 +10,9 @@ use std::collections::{BTreeSet, HashMap};
 #[derive(Clone, Debug)]
 pub struct Packet {
     pub from: usize,
+    /// The sender's replica id when it made the bundle: a replica restored since has
+    /// another, and its peers refuse what the replaced one sent.
+    pub from_id: nomamail_core::ReplicaId,
     pub to: usize,
     pub deliver_at: u64,
     pub wire: Vec<u8>,

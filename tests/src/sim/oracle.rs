@@ -122,6 +122,41 @@ impl History {
             .extend(ops.iter().copied());
     }
 
+    /// What `replica`'s states include now (taken with a backup of its file).
+    pub fn snapshot(&self, replica: usize) -> HashMap<ItemId, BTreeSet<OpId>> {
+        self.know[replica].clone()
+    }
+
+    /// `replica` was restored from a backup taken at `snapshot`: it knows what it knew then.
+    /// Operations no one knows any more — made on it after the backup and never passed on
+    /// (nor in a bundle still on its way, `in_flight`) — are lost for good: no replica can
+    /// show them. Returns how many were.
+    pub fn restore(
+        &mut self,
+        replica: usize,
+        snapshot: HashMap<ItemId, BTreeSet<OpId>>,
+        in_flight: &[&HashMap<ItemId, BTreeSet<OpId>>],
+    ) -> usize {
+        self.know[replica] = snapshot;
+        let mut known: HashMap<ItemId, BTreeSet<OpId>> = HashMap::new();
+        for k in self.know.iter().chain(in_flight.iter().copied()) {
+            for (item, ops) in k {
+                known.entry(*item).or_default().extend(ops.iter().copied());
+            }
+        }
+        let mut lost = 0;
+        self.by_item.retain(|item, ops| {
+            let before = ops.len();
+            let still = known.get(item);
+            ops.retain(|op| still.is_some_and(|s| s.contains(op)));
+            lost += before - ops.len();
+            !ops.is_empty()
+        });
+        let by_item = &self.by_item;
+        self.kinds.retain(|item, _| by_item.contains_key(item));
+        lost
+    }
+
     pub fn op_count(&self) -> usize {
         self.ops.len()
     }
