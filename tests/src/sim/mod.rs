@@ -375,6 +375,13 @@ impl Sim {
         // Honest replicas never send a state that cannot be taken: one set aside here is a
         // merge bug, not a hostile peer.
         if let Some((item, reason)) = report.quarantined.first() {
+            if self.cfg.trace
+                && let Ok(b) = codec::decode(&p.wire)
+            {
+                for state in b.items.iter().filter(|s| s.id == *item) {
+                    eprintln!("set aside: {state:#?}");
+                }
+            }
             return Err(format!(
                 "{} set aside item {item} from {}: {reason}",
                 self.name(p.to),
