@@ -397,16 +397,11 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
         "refilled from the peer, same UIDs"
     );
     assert!(!relearning(&office), "caught up, it serves again");
-    let internet_peers: Vec<_> = internet
-        .stores
-        .open("alice")
-        .unwrap()
-        .read(|r| r.peers())
-        .unwrap()
-        .into_iter()
-        .map(|p| p.peer)
-        .collect();
-    assert_eq!(internet_peers, vec![fresh], "the lost replica is forgotten");
+    assert_eq!(
+        alice_peers(&internet),
+        vec![fresh],
+        "the lost replica is forgotten"
+    );
     // The late mail speaks for the lost store and of a sequence no one continues.
     let outcome = internet.sync.receive(&late[0], 3_500);
     assert!(
@@ -420,6 +415,18 @@ fn a_deleted_store_is_made_anew_under_a_new_replica_and_fills_again_from_the_pee
     assert_eq!(inbox(&internet, "alice").len(), 5);
     assert_eq!(inbox(&internet, "alice"), inbox(&office, "alice"));
     assert_eq!(settle(&office, &internet, 5_000), 0, "quiet when in sync");
+}
+
+/// The replicas alice's store on `host` syncs with.
+fn alice_peers(host: &Host) -> Vec<nomamail_core::ReplicaId> {
+    host.stores
+        .open("alice")
+        .unwrap()
+        .read(|r| r.peers())
+        .unwrap()
+        .into_iter()
+        .map(|p| p.peer)
+        .collect()
 }
 
 fn relearning(host: &Host) -> bool {
@@ -584,15 +591,7 @@ fn a_replica_forgotten_by_its_peer_that_comes_back_goes_on_under_a_new_id() {
         "the office's store went on under a new id"
     );
     assert_eq!(
-        internet
-            .stores
-            .open("alice")
-            .unwrap()
-            .read(|r| r.peers())
-            .unwrap()
-            .into_iter()
-            .map(|p| p.peer)
-            .collect::<Vec<_>>(),
+        alice_peers(&internet),
         vec![moved],
         "the internet server syncs with the new id only"
     );

@@ -330,6 +330,24 @@ fn an_unpaired_peer_is_forgotten_by_every_account_and_a_silent_one_is_pointed_ou
     internet.stop();
 }
 
+/// A store that is relearning shows no client its mailbox: LOGIN is refused as unavailable,
+/// and `status` says why.
+fn held_back_while_relearning(office: &Daemon) {
+    let mut early = Wire::open(office.imap_addr()).expect("connect");
+    let (_, answer) = early.command(b"LOGIN alice pw").expect("login");
+    assert!(answer.contains("NO [UNAVAILABLE]"), "{answer}");
+    let status = office.status();
+    assert!(status.contains("alice: relearning"), "{status}");
+}
+
+fn logged_in_once_caught_up(office: &Daemon) -> Wire {
+    eventually(LIMIT, "the office caught up and lets alice in", || {
+        let mut wire = Wire::open(office.imap_addr()).ok()?;
+        let (_, status) = wire.command(b"LOGIN alice pw").ok()?;
+        status.contains(" OK").then_some(wire)
+    })
+}
+
 fn inbox_len(s: &Snapshot) -> usize {
     s.mailbox("INBOX").map_or(0, |m| m.messages.len())
 }
@@ -382,20 +400,9 @@ fn a_server_restored_from_a_backup_relearns_and_mail_expunged_since_stays_gone()
 
     // Until it has caught up, the office shows no client its older mailbox and takes no mail
     // (it would give the new mail UIDs the internet server holds for other messages).
-    let mut early = Wire::open(office.imap_addr()).expect("connect");
-    let (_, answer) = early.command(b"LOGIN alice pw").expect("login");
-    assert!(answer.contains("NO [UNAVAILABLE]"), "{answer}");
-    assert!(
-        office.status().contains("alice: relearning"),
-        "{}",
-        office.status()
-    );
+    held_back_while_relearning(&office);
     internet.start();
-    let mut client = eventually(LIMIT, "the office caught up and lets alice in", || {
-        let mut wire = Wire::open(office.imap_addr()).ok()?;
-        let (_, status) = wire.command(b"LOGIN alice pw").ok()?;
-        status.contains(" OK").then_some(wire)
-    });
+    let mut client = logged_in_once_caught_up(&office);
     for n in 0..2 {
         client.append_message("INBOX", &format!("after restore {n}"), "body");
     }
@@ -451,20 +458,9 @@ fn a_deleted_store_is_held_back_until_it_has_refilled_from_the_peer() {
     }
     office.start();
 
-    let mut early = Wire::open(office.imap_addr()).expect("connect");
-    let (_, answer) = early.command(b"LOGIN alice pw").expect("login");
-    assert!(answer.contains("NO [UNAVAILABLE]"), "{answer}");
-    assert!(
-        office.status().contains("alice: relearning"),
-        "{}",
-        office.status()
-    );
+    held_back_while_relearning(&office);
     internet.start();
-    let client = eventually(LIMIT, "the office refilled and lets alice in", || {
-        let mut wire = Wire::open(office.imap_addr()).ok()?;
-        let (_, status) = wire.command(b"LOGIN alice pw").ok()?;
-        status.contains(" OK").then_some(wire)
-    });
+    let client = logged_in_once_caught_up(&office);
     drop(client);
     let after = snapshot(office.imap_addr(), "alice", "pw").expect("snapshot");
     assert_eq!(
