@@ -473,3 +473,61 @@ fn a_deleted_store_is_held_back_until_it_has_refilled_from_the_peer() {
         inbox_len(s) == 4
     });
 }
+
+/// Office – internet – branch, only neighbours paired: what the office does reaches the
+/// branch through the internet server, and the other way round, with the same UIDs on all
+/// three, also when the office and the branch each took a message at the same UID.
+#[test]
+fn three_servers_in_a_line_converge_with_the_same_uids_everywhere() {
+    let (office, internet) = paired_pair();
+    let mut branch = Daemon::new(bin(), "branch", FAST_SYNC, "");
+    branch.start();
+    branch.pair_with(&internet, internet.smtp);
+    internet.pair_with(&branch, branch.smtp);
+
+    let same_on_all = |what: &str, check: &dyn Fn(&Snapshot) -> bool| -> Snapshot {
+        eventually(LIMIT, what, || {
+            let first = snapshot(office.imap_addr(), "alice", "pw")?;
+            let middle = snapshot(internet.imap_addr(), "alice", "pw")?;
+            let last = snapshot(branch.imap_addr(), "alice", "pw")?;
+            (first == middle && middle == last && check(&first)).then_some(first)
+        })
+    };
+
+    login(office.imap_addr(), "alice", "pw").append_message("INBOX", "from the office", "body");
+    same_on_all(
+        "the account and its first message reach the branch through the internet server",
+        &|s| inbox_len(s) == 1,
+    );
+
+    // Both ends take a message at once, neither knowing of the other's: both are given
+    // UID 2 there, and the clash is settled the same way on all three.
+    let mut at_office = login(office.imap_addr(), "alice", "pw");
+    let mut at_branch = login(branch.imap_addr(), "alice", "pw");
+    at_office.append_message("INBOX", "office second", "body");
+    at_branch.append_message("INBOX", "branch second", "body");
+    at_branch.ok("CREATE Branch");
+    at_branch.append_message("Branch", "filed at the branch", "body");
+    at_branch.ok("SELECT INBOX");
+    at_branch.ok("UID STORE 1 +FLAGS (\\Flagged)");
+    drop(at_branch);
+    let settled = same_on_all("both new messages and the flag on all three", &|s| {
+        inbox_len(s) == 3
+            && s.mailbox("Branch").is_some_and(|m| m.messages.len() == 1)
+            && s.mailbox("INBOX")
+                .is_some_and(|m| m.messages[0].1 == ["\\Flagged".to_string()])
+    });
+    let inbox = settled.mailbox("INBOX").expect("INBOX");
+    let mut uids: Vec<u32> = inbox.messages.iter().map(|m| m.0).collect();
+    uids.dedup();
+    assert_eq!(uids.len(), 3, "three messages, three UIDs: {inbox:?}");
+
+    // A client of the office sees the branch's messages by subject under those UIDs.
+    at_office.ok("SELECT INBOX");
+    let fetched = at_office.ok("UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(
+        fetched.contains("Subject: branch second") && fetched.contains("Subject: office second"),
+        "{fetched}"
+    );
+    branch.stop();
+}
