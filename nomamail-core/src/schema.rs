@@ -172,6 +172,13 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE forgotten_peers (id INTEGER PRIMARY KEY, told_at INTEGER);
     ",
+    // 12: the purge log keeps a forgotten entry's whole last state (CBOR), so a copy that
+    // comes back with a change its removal never saw merges into that state instead of
+    // being taken as new: its context would cover the forgotten removal's dot without
+    // holding it (see `replica::purge`).
+    "
+    ALTER TABLE purged_entries ADD COLUMN tombstone BLOB;
+    ",
 ];
 
 /// Durability of a committed transaction.

@@ -8,6 +8,7 @@ use super::blobs;
 use super::peers::{all, save};
 use crate::error::{Error, Result};
 use crate::ids::ItemId;
+use crate::item::ItemState;
 use crate::vv::VersionVector;
 use rusqlite::{OptionalExtension, params};
 
@@ -60,12 +61,15 @@ fn forget_entry(tx: &mut Tx<'_>, id: ItemId, modseq: u64, now_ms: u64) -> Result
     let blob = state.as_entry().map(|e| e.blob);
     let mut ctx = Vec::new();
     ciborium::into_writer(&state.ctx, &mut ctx).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let mut tombstone = Vec::new();
+    ciborium::into_writer(&state, &mut tombstone).map_err(|e| Error::Corrupt(e.to_string()))?;
     let id = id.to_bytes();
     tx.sql
         .prepare_cached(
-            "INSERT OR REPLACE INTO purged_entries (id, modseq, removal) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO purged_entries (id, modseq, removal, tombstone)
+                 VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![id, modseq as i64, ctx])?;
+        .execute(params![id, modseq as i64, ctx, tombstone])?;
     for sql in [
         "DELETE FROM items WHERE id = ?1",
         "DELETE FROM entries WHERE id = ?1",
@@ -94,6 +98,33 @@ pub(super) fn removal_of_purged(tx: &Tx<'_>, id: ItemId) -> Result<Option<Versio
             .map(Some)
             .map_err(|e| Error::Corrupt(format!("purge log of {id}: {e}"))),
     }
+}
+
+/// The last state of a forgotten entry, taken back out of the purge log, when a copy with a
+/// change its removal never saw arrives (a store restored from an older backup renumbered
+/// or flagged it). The copy must merge into this state, not stand alone: standing alone,
+/// our next write to it would claim in its context the forgotten removal's dot without the
+/// removal, and a replica still holding the tombstone would merge the two into a state with
+/// no removal at all. `None` if the removal saw all of the copy (nothing to merge), or the
+/// log no longer holds it (or a build before it kept it).
+pub(super) fn take_back_purged(tx: &Tx<'_>, incoming: &ItemState) -> Result<Option<ItemState>> {
+    let id = incoming.id;
+    let bytes: Option<Option<Vec<u8>>> = tx
+        .sql
+        .prepare_cached("SELECT tombstone FROM purged_entries WHERE id = ?1")?
+        .query_row([id.to_bytes()], |r| r.get(0))
+        .optional()?;
+    let Some(bytes) = bytes.flatten() else {
+        return Ok(None);
+    };
+    let state = super::decode_state(&bytes, id)?;
+    if state.ctx.dominates(&incoming.ctx) {
+        return Ok(None);
+    }
+    tx.sql
+        .prepare_cached("DELETE FROM purged_entries WHERE id = ?1")?
+        .execute([id.to_bytes()])?;
+    Ok(Some(state))
 }
 
 /// A peer forgot `id` after a removal that had seen `removal`: a copy here that the removal

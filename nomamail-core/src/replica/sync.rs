@@ -678,6 +678,27 @@ fn apply(tx: &mut Tx<'_>, bundle: &Bundle, receiving: Receiving) -> Result<Repor
                 report.stale.push(incoming.id);
                 ps.tell_purged(incoming.id, removal);
             }
+            None if let Some(mut forgotten) = super::purge::take_back_purged(tx, incoming)? => {
+                // A copy with a change the removal never saw: the two merge as if the
+                // tombstone had never been forgotten, and the result goes to every peer
+                // (back to the sender too, which lacks the removal).
+                match forgotten.merge(incoming) {
+                    Ok(_) => {
+                        tx.save(&forgotten, None)?;
+                        report.applied += 1;
+                    }
+                    Err(refusal) => {
+                        set_aside(tx, peer, incoming, refusal.to_string(), now_ms, &mut report)?
+                    }
+                }
+            }
+            None if is_tombstone(incoming)
+                && super::purge::removal_of_purged(tx, incoming.id)?
+                    .is_some_and(|removal| removal.dominates(&incoming.ctx)) =>
+            {
+                // A removal we forgot already, from a peer that purges later than we do.
+                report.unchanged += 1;
+            }
             None if is_tombstone(incoming) => {
                 // Kept only to shadow a live copy that may still be on its way; whoever needs
                 // this removal gets it along the path the message itself took, so it is not
